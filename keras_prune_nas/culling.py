@@ -1,0 +1,249 @@
+"""The pure rules of the per-epoch cull.
+
+Everything here is a function of plain numbers: no Keras, no keras_tuner, no
+state. The oracle, the replay tools and the comparisons all call these, so the
+rule a search applies is the rule a replay of its curves applies.
+
+The rule (see the README):
+
+* after each round, rank the survivors by their score and cull
+  ``max(1, floor(cull_fraction * alive))`` of them, never going below
+  ``min_survivors``;
+* candidates without a usable score (failed, diverged to NaN/inf) rank last;
+* once ``min_survivors`` or fewer are left, culling stops and the finalists
+  train on with early stopping.
+"""
+
+import math
+
+RANK_BY_CHOICES = ("best", "last")
+DIRECTIONS = ("min", "max")
+
+# `0.15 * 20` is 2.9999999999999996 in binary floating point; without the
+# tolerance the floor would cull one candidate too few.
+_FLOOR_TOLERANCE = 1e-9
+
+
+def validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round=1):
+    """Checks the culling parameters, raising `ValueError` naming the fix."""
+    if isinstance(cull_fraction, bool) or not isinstance(
+        cull_fraction, (int, float)
+    ):
+        raise ValueError(
+            "`cull_fraction` must be a number strictly between 0 and 1 (the "
+            "share of survivors dropped after every round, e.g. 0.15). "
+            f"Received: cull_fraction={cull_fraction!r}."
+        )
+    if not 0 < cull_fraction < 1 or math.isnan(cull_fraction):
+        raise ValueError(
+            "`cull_fraction` must be strictly between 0 and 1 (the share of "
+            "survivors dropped after every round, e.g. 0.15). "
+            f"Received: cull_fraction={cull_fraction!r}."
+        )
+    _require_int("min_survivors", min_survivors, minimum=1,
+                 meaning="the number of finalists kept when culling stops")
+    _require_int("epochs_per_round", epochs_per_round, minimum=1,
+                 meaning="the epochs every survivor trains between two culls")
+
+
+def _require_int(name, value, minimum, meaning):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum} ({meaning}). "
+            f"Received: {name}={value!r}."
+        )
+
+
+def cull_count(alive, cull_fraction, min_survivors):
+    """How many of `alive` candidates one cull removes.
+
+    Args:
+        alive: Number of candidates still in the population.
+        cull_fraction: Share of them to drop, in (0, 1).
+        min_survivors: Culling never leaves fewer than this.
+
+    Returns:
+        ``min(max(1, floor(cull_fraction * alive)), alive - min_survivors)``,
+        and 0 once ``alive <= min_survivors``.
+    """
+    if alive <= min_survivors:
+        return 0
+    count = max(1, math.floor(cull_fraction * alive + _FLOOR_TOLERANCE))
+    return min(count, alive - min_survivors)
+
+
+def cull_schedule(population, cull_fraction=0.15, min_survivors=10):
+    """Population sizes round by round, from `population` to the finalists.
+
+    Example:
+
+    >>> cull_schedule(50)
+    [50, 43, 37, 32, 28, 24, 21, 18, 16, 14, 12, 11, 10]
+    """
+    sizes = [population]
+    while True:
+        removed = cull_count(sizes[-1], cull_fraction, min_survivors)
+        if removed == 0:
+            return sizes
+        sizes.append(sizes[-1] - removed)
+
+
+def culling_rounds(population, cull_fraction=0.15, min_survivors=10):
+    """Number of culls before the finalists are left."""
+    return len(cull_schedule(population, cull_fraction, min_survivors)) - 1
+
+
+def is_usable(value):
+    """True for a finite number (a score a candidate can be ranked by)."""
+    return value is not None and math.isfinite(value)
+
+
+def curve_score(curve, direction, rank_by="best"):
+    """The score of one learning curve, or None if it cannot be ranked.
+
+    Args:
+        curve: Objective values per epoch, in epoch order.
+        direction: "max" or "min".
+        rank_by: "best" for the best value so far, "last" for the value of
+            the last epoch.
+
+    Returns:
+        A float, or None when the curve is empty or its last value is NaN or
+        infinite (the candidate diverged: whatever it scored before, its
+        weights are now useless, so it ranks last).
+    """
+    if not curve or not is_usable(curve[-1]):
+        return None
+    if rank_by == "last":
+        return float(curve[-1])
+    usable = [v for v in curve if is_usable(v)]
+    return float(max(usable) if direction == "max" else min(usable))
+
+
+def rank(scores, direction):
+    """Candidates ordered best first; unusable scores (None/NaN) come last.
+
+    Ties keep the order of `scores` (the sampling order), so ranking is
+    deterministic.
+
+    Args:
+        scores: Mapping of candidate id to score (float, or None).
+        direction: "max" or "min".
+
+    Returns:
+        List of candidate ids, best first.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"`direction` must be 'min' or 'max', got {direction!r}.")
+    order = {key: i for i, key in enumerate(scores)}
+    sign = -1.0 if direction == "max" else 1.0
+
+    def key(candidate):
+        score = scores[candidate]
+        if not is_usable(score):
+            return (1, 0.0, order[candidate])
+        return (0, sign * score, order[candidate])
+
+    return sorted(scores, key=key)
+
+
+def select_culled(scores, cull_fraction, min_survivors, direction):
+    """The candidates one cull removes, worst first.
+
+    Args:
+        scores: Mapping of candidate id to score for every survivor.
+        cull_fraction: Share of the survivors to drop, in (0, 1).
+        min_survivors: Never leave fewer survivors than this.
+        direction: "max" or "min".
+
+    Returns:
+        List of `(candidate_id, rank)` pairs, worst first, where rank 1 is the
+        best of the population that was ranked.
+    """
+    ranking = rank(scores, direction)
+    count = cull_count(len(ranking), cull_fraction, min_survivors)
+    if count == 0:
+        return []
+    worst_first = list(reversed(ranking))[:count]
+    position = {candidate: i + 1 for i, candidate in enumerate(ranking)}
+    return [(candidate, position[candidate]) for candidate in worst_first]
+
+
+def epochs_since_best(curve, direction):
+    """Epochs trained since the best value of `curve` (0: last is the best)."""
+    best_index = None
+    best_value = None
+    for index, value in enumerate(curve):
+        if not is_usable(value):
+            continue
+        if best_value is None or (
+            value > best_value if direction == "max" else value < best_value
+        ):
+            best_index, best_value = index, value
+    if best_index is None:
+        return len(curve)
+    return len(curve) - 1 - best_index
+
+
+def should_stop_early(curve, direction, patience):
+    """Early stopping for finalists, as `keras.callbacks.EarlyStopping` does.
+
+    Stops once `patience` epochs in a row brought no improvement on the best
+    value so far. `patience=None` never stops early.
+    """
+    if patience is None:
+        return False
+    return epochs_since_best(curve, direction) >= patience
+
+
+def round_end_epoch(round_index, epochs_per_round, epochs):
+    """Epoch count a survivor reaches at the end of round `round_index`."""
+    return min((round_index + 1) * epochs_per_round, epochs)
+
+
+def planned_epochs(population, epochs, cull_fraction=0.15, min_survivors=10,
+                   epochs_per_round=1):
+    """Upper bound on the epochs a search trains (finalists run to the end).
+
+    Returns a dict with the culling-phase epochs, the finalists' maximum,
+    their total, and what RandomSearch would train (`population * epochs`).
+    """
+    sizes = cull_schedule(population, cull_fraction, min_survivors)
+    culling_epochs = 0
+    trained = 0
+    for round_index, alive in enumerate(sizes[:-1]):
+        end = round_end_epoch(round_index, epochs_per_round, epochs)
+        culling_epochs += alive * (end - trained)
+        trained = end
+        if trained >= epochs:
+            # Epochs ran out before the finalists were reached.
+            return {
+                "culling": culling_epochs,
+                "finalists": 0,
+                "total": culling_epochs,
+                "random_search": population * epochs,
+            }
+    finalist_epochs = sizes[-1] * (epochs - trained)
+    return {
+        "culling": culling_epochs,
+        "finalists": finalist_epochs,
+        "total": culling_epochs + finalist_epochs,
+        "random_search": population * epochs,
+    }
+
+
+__all__ = [
+    "cull_count",
+    "cull_schedule",
+    "culling_rounds",
+    "curve_score",
+    "epochs_since_best",
+    "is_usable",
+    "planned_epochs",
+    "rank",
+    "round_end_epoch",
+    "select_culled",
+    "should_stop_early",
+    "validate_cull_parameters",
+]
+

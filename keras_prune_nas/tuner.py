@@ -1,0 +1,660 @@
+"""PruneSearch: a drop-in `keras_tuner.RandomSearch` that culls every round."""
+
+import csv
+import io
+import json
+import os
+
+import numpy as np
+import keras_tuner
+from keras_tuner import errors
+from keras_tuner.engine import trial as trial_module
+from keras_tuner.src.backend import keras
+from keras_tuner.src.engine import tuner as tuner_module
+from keras_tuner.src.engine import tuner_utils
+
+from keras_prune_nas import _io
+from keras_prune_nas import _pipeline
+from keras_prune_nas.oracle import PruneOracle
+from keras_prune_nas.oracle import _last_step
+
+TrialStatus = trial_module.TrialStatus
+_ENDED = (TrialStatus.STOPPED, TrialStatus.COMPLETED, TrialStatus.FAILED)
+_BATCH_HOOKS = (
+    "on_batch_begin", "on_batch_end",
+    "on_train_batch_begin", "on_train_batch_end",
+    "on_test_batch_begin", "on_test_batch_end",
+    "on_predict_batch_begin", "on_predict_batch_end",
+)
+
+
+def _is_default(method):
+    return getattr(method, "_is_default", False)
+
+
+class ContinuingCallbacks(keras.callbacks.Callback):
+    """Makes a candidate's many `fit` calls look like one run to callbacks.
+
+    A candidate is trained by one `fit` call per round. Passed to each call
+    as they are, a `CSVLogger` would truncate its file every round and an
+    `EarlyStopping` would forget its patience. Wrapped in this, the user's
+    callbacks get `on_train_begin` once, every epoch with its true number,
+    and `on_train_end` once, when the candidate is culled or finished.
+    """
+
+    def __init__(self, callbacks):
+        super().__init__()
+        self.callbacks = list(callbacks)
+        self.started = False
+        self.last_logs = None
+        self._model_set = None
+        for name in _BATCH_HOOKS:
+            if all(_is_default(getattr(cb, name)) for cb in self.callbacks):
+                # Keep Keras' fast path (async dispatch, no per-batch sync)
+                # unless a wrapped callback really wants batch events.
+                setattr(self, name, getattr(keras.callbacks.Callback(), name))
+
+    def set_params(self, params):
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+    def set_model(self, model):
+        super().set_model(model)
+        if model is not self._model_set:
+            self._model_set = model
+            for callback in self.callbacks:
+                callback.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        if not self.started:
+            self.started = True
+            for callback in self.callbacks:
+                callback.on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        # Deferred to `finish`: the candidate may train again next round.
+        pass
+
+    def finish(self):
+        """Ends the run for the callbacks (the candidate trains no more)."""
+        if self.started:
+            self.started = False
+            for callback in self.callbacks:
+                callback.on_train_end(self.last_logs)
+
+    def detach(self):
+        """Drops the references to the model, which is being evicted."""
+        self._model = None
+        self._model_set = None
+        for callback in self.callbacks:
+            if hasattr(callback, "_model"):
+                callback._model = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_logs = logs
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, logs)
+
+    def on_test_begin(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_begin(logs)
+
+    def on_test_end(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_end(logs)
+
+    def on_predict_begin(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_begin(logs)
+
+    def on_predict_end(self, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_end(logs)
+
+    def on_batch_begin(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_batch_begin(batch, logs)
+
+    def on_batch_end(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_batch_end(batch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_train_batch_end(batch, logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_batch_begin(batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_test_batch_end(batch, logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_batch_begin(batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        for callback in self.callbacks:
+            callback.on_predict_batch_end(batch, logs)
+
+
+class _EpochReporter(keras.callbacks.Callback):
+    """Reports every epoch to the oracle and stops `fit` when it says so."""
+
+    def __init__(self, tuner, trial, obey_oracle):
+        super().__init__()
+        self.tuner = tuner
+        self.trial = trial
+        self.obey_oracle = obey_oracle
+        self.last_epoch = None
+        if tuner._forwards_batch_hooks:
+            self.on_batch_begin = self._forward_batch_begin
+            self.on_batch_end = self._forward_batch_end
+
+    def _forward_batch_begin(self, batch, logs=None):
+        self.tuner.on_batch_begin(self.trial, self.model, batch, logs)
+
+    def _forward_batch_end(self, batch, logs=None):
+        self.tuner.on_batch_end(self.trial, self.model, batch, logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.tuner.on_epoch_begin(self.trial, self.model, epoch, logs=logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
+        metrics = self.tuner._epoch_metrics(logs)
+        answer = self.tuner.oracle.update_trial(
+            self.trial.trial_id, metrics, step=epoch
+        )
+        self.last_epoch = epoch
+        self.tuner._unit_reported = True
+        self.tuner._remember_if_best(
+            self.trial.trial_id, self.model,
+            metrics[self.tuner.oracle.objective.name],
+        )
+        if self.obey_oracle and answer.status != TrialStatus.RUNNING:
+            self.model.stop_training = True
+
+
+class _LiveModel:
+    """A candidate's model kept in memory between rounds."""
+
+    def __init__(self, model, epoch, callbacks):
+        self.model = model
+        self.epoch = epoch
+        self.callbacks = callbacks
+        self.last_used = 0
+
+
+class PruneSearch(tuner_module.Tuner):
+    """Random search that discards the worst candidates after every epoch.
+
+    A drop-in replacement for `keras_tuner.RandomSearch`: the same
+    constructor, plus the culling parameters. It samples `max_trials`
+    candidates, trains them round by round (each round continues every
+    survivor from its own weights and optimizer state), culls the worst
+    `cull_fraction` of the survivors after each round, and once
+    `min_survivors` are left trains those finalists to `epochs` with early
+    stopping. The best finalist is the result.
+
+    Args:
+        hypermodel: A `HyperModel` (e.g. `keras_prune_nas.NASHyperModel`) or
+            a function taking `hp` and returning a compiled Keras model.
+        objective: The metric to rank by, e.g. "val_accuracy" (a string, a
+            `keras_tuner.Objective`, or a list of them).
+        max_trials: Integer, the number of candidates sampled. Defaults to 10,
+            as for `RandomSearch`; with `max_trials <= min_survivors` nothing
+            is culled.
+        cull_fraction: Float in (0, 1), the share of survivors dropped after
+            every round. Defaults to 0.15.
+        min_survivors: Integer, culling stops once this many are left.
+            Defaults to 10.
+        epochs_per_round: Integer, epochs between two culls. Defaults to 1.
+        patience: Integer or None, early-stopping patience of the finalists
+            (None: train them to the last epoch). Defaults to 5.
+        rank_by: "best" or "last": rank survivors by their best objective so
+            far or by that of their last epoch. Defaults to "best".
+        seed: Optional integer, the random seed.
+        hyperparameters: Optional `HyperParameters`, as for `RandomSearch`.
+        tune_new_entries: Boolean, as for `RandomSearch`.
+        allow_new_entries: Boolean, as for `RandomSearch`.
+        max_retries_per_trial: Integer, retries of a crashed candidate.
+        max_consecutive_failed_trials: Integer; the search stops if this many
+            candidates in a row fail before any candidate has trained.
+        max_live_models: Integer, how many models stay in memory between
+            rounds. Past that the least recently trained are checkpointed to
+            disk (weights and optimizer state) and reloaded when their turn
+            comes; 0 keeps only the model in training. Defaults to 64.
+        cache_inputs: Boolean. With the TensorFlow backend and NumPy inputs,
+            build the tf.data pipeline once for the whole search instead of
+            once per `fit` call (same batching, shuffling and validation
+            split as `Model.fit`). Only used when the hypermodel does not
+            override `HyperModel.fit`. Defaults to True.
+        **kwargs: Arguments for `keras_tuner.Tuner`: `directory`,
+            `project_name`, `overwrite`, `executions_per_trial`,
+            `max_model_size`, `optimizer`, `loss`, `metrics`, ...
+
+    Example:
+
+    ```python
+    import keras_prune_nas as kpn
+
+    tuner = kpn.PruneSearch(         # was: keras_tuner.RandomSearch(...)
+        build_model,
+        objective="val_accuracy",
+        max_trials=50,
+        directory="runs",
+        project_name="digits",
+    )
+    tuner.search(x, y, epochs=20, validation_data=(x_val, y_val))
+    best_model = tuner.get_best_models(1)[0]
+    ```
+    """
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        cull_fraction=0.15,
+        min_survivors=10,
+        epochs_per_round=1,
+        patience=5,
+        rank_by="best",
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        max_live_models=64,
+        cache_inputs=True,
+        **kwargs,
+    ):
+        if (
+            isinstance(max_live_models, bool)
+            or not isinstance(max_live_models, int)
+            or max_live_models < 0
+        ):
+            raise ValueError(
+                "`max_live_models` must be an integer >= 0 (models kept in "
+                "memory between rounds; 0 checkpoints every model between "
+                "its rounds). "
+                f"Received: max_live_models={max_live_models!r}."
+            )
+        self.seed = seed
+        oracle = PruneOracle(
+            objective=objective,
+            max_trials=max_trials,
+            cull_fraction=cull_fraction,
+            min_survivors=min_survivors,
+            epochs_per_round=epochs_per_round,
+            patience=patience,
+            rank_by=rank_by,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        self.max_live_models = max_live_models
+        self.cache_inputs = cache_inputs
+        # (trial_id, execution) -> _LiveModel
+        self._live = {}
+        # trial_id -> (objective value, weights) of its best epoch so far
+        self._best = {}
+        self._use_counter = 0
+        self._unit_reported = False
+        self._epochs = None
+        super().__init__(oracle, hypermodel, **kwargs)
+        self._forwards_batch_hooks = (
+            type(self).on_batch_begin is not tuner_module.Tuner.on_batch_begin
+            or type(self).on_batch_end is not tuner_module.Tuner.on_batch_end
+        )
+
+    # ------------------------------------------------------------------
+    # Search
+    # ------------------------------------------------------------------
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the search; arguments are those of `model.fit`.
+
+        Args:
+            *fit_args: Positional arguments for `fit`, e.g. `x, y`.
+            **fit_kwargs: Keyword arguments for `fit`. `epochs` is the most
+                epochs a candidate trains (default 1, as in `fit`);
+                `callbacks` see every epoch of every candidate, one
+                continuous run per candidate.
+        """
+        epochs = fit_kwargs.get("epochs", 1)
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(
+                "`epochs` must be an integer >= 1: the most epochs any "
+                f"candidate trains. Received: epochs={epochs!r}."
+            )
+        fit_kwargs["epochs"] = epochs
+        self._epochs = epochs
+        if isinstance(self.oracle, PruneOracle):
+            self.oracle.set_epochs(epochs)
+        fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        finally:
+            self._release(list(self._live_trial_ids()))
+            if not self._is_worker():
+                self.write_curves()
+
+    def _maybe_cache_inputs(self, fit_args, fit_kwargs):
+        custom_fit = (
+            self.hypermodel is not None
+            and type(self.hypermodel).fit is not keras_tuner.HyperModel.fit
+        )
+        custom_trial = type(self).run_trial is not PruneSearch.run_trial
+        if (
+            not self.cache_inputs
+            or custom_fit
+            or custom_trial
+            or keras.backend.backend() != "tensorflow"
+        ):
+            return fit_args, fit_kwargs
+        cached = _pipeline.cache_fit_inputs(fit_args, fit_kwargs)
+        return cached if cached is not None else (fit_args, fit_kwargs)
+
+    def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        self._unit_reported = False
+        results = self.run_trial(trial, *fit_args, **fit_kwargs)
+        if self._unit_reported:
+            return
+        # No epoch reached the oracle (e.g. `run_trial` or `HyperModel.fit`
+        # was overridden to return a number): report the result once, as
+        # the outcome of the whole training.
+        tuner_utils.validate_trial_results(
+            results, self.oracle.objective, "Tuner.run_trial()"
+        )
+        self.oracle.update_trial(
+            trial.trial_id,
+            tuner_utils.convert_to_metrics_dict(results, self.oracle.objective),
+            step=(self._epochs or 1) - 1,
+        )
+
+    def run_trial(self, trial, *args, **kwargs):
+        """Trains one candidate for one round, continuing where it stopped.
+
+        The oracle's answer to each epoch's report decides when the round
+        ends. Returns the list of `History` objects, one per execution.
+        """
+        hp = trial.hyperparameters
+        epochs = kwargs.pop("epochs", 1)
+        original_callbacks = kwargs.pop("callbacks", None) or []
+        start = _last_step(trial, self.oracle.objective.name) + 1
+        histories = []
+        stop_epoch = epochs
+        for execution in range(self.executions_per_trial):
+            live = self._checkout(trial, execution, start, original_callbacks)
+            if execution > 0 and stop_epoch <= live.epoch:
+                continue
+            reporter = _EpochReporter(self, trial, obey_oracle=execution == 0)
+            fit_kwargs = dict(kwargs)
+            fit_kwargs.update(
+                initial_epoch=live.epoch,
+                epochs=stop_epoch,
+                callbacks=[live.callbacks, reporter],
+            )
+            histories.append(
+                self.hypermodel.fit(hp, live.model, *args, **fit_kwargs)
+            )
+            if reporter.last_epoch is not None:
+                live.epoch = reporter.last_epoch + 1
+            if execution == 0:
+                stop_epoch = live.epoch
+        return histories
+
+    def _epoch_metrics(self, logs):
+        """The logs of one epoch as the oracle wants them, objective included."""
+        logs = dict(logs or {})
+        objective = self.oracle.objective
+        metrics = {}
+        for name, value in logs.items():
+            try:
+                metrics[name] = float(np.asarray(value))
+            except (TypeError, ValueError):
+                continue
+        if objective.name not in metrics:
+            if not objective.has_value(metrics):
+                raise errors.FatalValueError(
+                    f"The objective {objective.name!r} is not among the "
+                    f"metrics the model logs every epoch: {sorted(metrics)}. "
+                    "Pass one of those as `objective`, or compile the model "
+                    "with that metric (and pass validation data for a "
+                    "'val_' metric)."
+                )
+            metrics[objective.name] = float(objective.get_value(metrics))
+        return metrics
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self._release(
+            [
+                trial_id
+                for trial_id in self._live_trial_ids()
+                if self.oracle.get_trial(trial_id).status in _ENDED
+            ]
+        )
+
+    # ------------------------------------------------------------------
+    # Live models
+    # ------------------------------------------------------------------
+    def _live_trial_ids(self):
+        return {trial_id for trial_id, _ in self._live}
+
+    def _checkout(self, trial, execution, start, original_callbacks):
+        """The candidate's model at epoch `start`, or a fresh one at epoch 0."""
+        key = (trial.trial_id, execution)
+        live = self._live.get(key)
+        if live is not None and live.epoch != start:
+            # Out of step with the oracle (a crashed round is retried from
+            # scratch): start over.
+            live.callbacks.finish()
+            live.callbacks.detach()
+            self._live.pop(key)
+            live = None
+            if execution == 0:
+                self._best.pop(trial.trial_id, None)
+        if live is None:
+            callbacks = self._deepcopy_callbacks(original_callbacks)
+            self._configure_tensorboard_dir(callbacks, trial, execution)
+            live = _LiveModel(None, 0, ContinuingCallbacks(callbacks))
+            self._live[key] = live
+        if live.model is None:
+            live.model, live.epoch = self._restore(trial, execution, start)
+        self._use_counter += 1
+        live.last_used = self._use_counter
+        self._evict_beyond_limit(keep=key)
+        return live
+
+    def _build_candidate(self, hp):
+        # Unlike `Tuner._try_build`, no `clear_session()`: it would cost a
+        # garbage collection per candidate and the live models need no reset.
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.Model):
+            raise errors.FatalTypeError(
+                "Expected the model-building function, or HyperModel.build() "
+                "to return a valid Keras Model instance. "
+                f"Received: {model} of type {type(model)}."
+            )
+        size = tuner_module.maybe_compute_model_size(model)
+        if self.max_model_size and size > self.max_model_size:
+            raise errors.FailedTrialError(
+                f"Oversized model: {size} parameters (max_model_size="
+                f"{self.max_model_size}). Skip model."
+            )
+        optimizer = getattr(model, "optimizer", None)
+        if model.built and optimizer is not None and not optimizer.built:
+            # Built inside the first traced train step instead, the optimizer
+            # makes TensorFlow trace that step twice: ~0.3 s per candidate.
+            optimizer.build(model.trainable_variables)
+        return model
+
+    def _resume_paths(self, trial_id, execution):
+        base = os.path.join(self.get_trial_dir(trial_id), f"resume_{execution}")
+        return base + ".weights.h5", base + ".json"
+
+    def _restore(self, trial, execution, start):
+        """Builds the model; loads the checkpoint at `start` if there is one."""
+        model = self._build_candidate(trial.hyperparameters)
+        weights_path, epoch_path = self._resume_paths(trial.trial_id, execution)
+        if start == 0 or not os.path.exists(epoch_path):
+            return model, 0
+        with open(epoch_path) as stream:
+            saved_epoch = json.load(stream)["epoch"]
+        if saved_epoch != start:
+            return model, 0
+        if not model.built:
+            model.build_from_config(self._load_build_config(trial.trial_id))
+        # The optimizer's variables must exist before `load_weights` can
+        # fill them; otherwise Keras skips them and Adam starts over.
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(weights_path)
+        return model, start
+
+    def _evict_beyond_limit(self, keep):
+        in_memory = [k for k, live in self._live.items() if live.model is not None]
+        excess = len(in_memory) - self.max_live_models
+        if excess <= 0:
+            return
+        candidates = sorted(
+            (k for k in in_memory if k != keep),
+            key=lambda k: self._live[k].last_used,
+        )
+        for key in candidates[:excess]:
+            self._evict(key)
+
+    def _evict(self, key):
+        """Checkpoints a live model (weights and optimizer) and frees it."""
+        trial_id, execution = key
+        live = self._live[key]
+        weights_path, epoch_path = self._resume_paths(trial_id, execution)
+        self._save_build_config(trial_id, live.model)
+        _io.atomic_save_weights(live.model, weights_path)
+        _io.atomic_write_json(epoch_path, {"epoch": live.epoch})
+        self._write_best(trial_id)
+        live.callbacks.detach()
+        live.model = None
+
+    def _release(self, trial_ids):
+        """Ends the candidates' callbacks, writes their best weights, frees them."""
+        for trial_id in trial_ids:
+            for key in [k for k in self._live if k[0] == trial_id]:
+                live = self._live.pop(key)
+                if live.model is not None:
+                    self._save_build_config(trial_id, live.model)
+                live.callbacks.finish()
+                live.callbacks.detach()
+                for path in self._resume_paths(*key):
+                    if os.path.exists(path):
+                        os.remove(path)
+            self._write_best(trial_id)
+            self._best.pop(trial_id, None)
+
+    # ------------------------------------------------------------------
+    # Best weights
+    # ------------------------------------------------------------------
+    def _remember_if_best(self, trial_id, model, value):
+        best = self._best.get(trial_id)
+        if not np.isfinite(value):
+            return
+        if best is None or self.oracle.objective.better_than(value, best[0]):
+            self._best[trial_id] = (value, model.get_weights(), False)
+
+    def _best_weights_path(self, trial_id):
+        return os.path.join(self.get_trial_dir(trial_id), "best_weights.npz")
+
+    def _write_best(self, trial_id):
+        best = self._best.get(trial_id)
+        if best is None or best[2]:
+            return
+        value, weights, _ = best
+        buffer = io.BytesIO()
+        np.savez(buffer, *weights)
+        _io.atomic_write_bytes(self._best_weights_path(trial_id), buffer.getvalue())
+        self._best[trial_id] = (value, weights, True)
+
+    def _save_build_config(self, trial_id, model):
+        path = self._get_build_config_fname(trial_id)
+        if model.built and not os.path.exists(path):
+            _io.atomic_write_json(path, model.get_build_config())
+
+    def _load_build_config(self, trial_id):
+        with open(self._get_build_config_fname(trial_id)) as stream:
+            return json.load(stream)
+
+    def load_model(self, trial):
+        """A fresh model of `trial` with the weights of its best epoch."""
+        model = self._build_candidate(trial.hyperparameters)
+        path = self._best_weights_path(trial.trial_id)
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"Trial {trial.trial_id} has no saved weights ({path}): it "
+                "failed before finishing an epoch, or its search is still "
+                "running in another process."
+            )
+        if not model.built:
+            model.build_from_config(self._load_build_config(trial.trial_id))
+        with np.load(path) as stored:
+            model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
+        return model
+
+    # ------------------------------------------------------------------
+    # Outputs
+    # ------------------------------------------------------------------
+    def curves(self):
+        """Every candidate's per-epoch metrics as a list of row dicts.
+
+        One row per candidate and epoch: `trial_id`, `status`, `epoch`
+        (0-based, as Keras numbers them) and one column per logged metric.
+        """
+        rows = []
+        for trial_id in self.oracle.start_order:
+            trial = self.oracle.get_trial(trial_id)
+            by_epoch = {}
+            for name, history in trial.metrics.metrics.items():
+                for obs in history.get_history():
+                    by_epoch.setdefault(obs.step, {})[name] = float(obs.mean())
+            for epoch in sorted(by_epoch):
+                row = {"trial_id": trial_id, "status": trial.status, "epoch": epoch}
+                row.update(by_epoch[epoch])
+                rows.append(row)
+        return rows
+
+    def write_curves(self, path=None):
+        """Writes `curves()` to a CSV file (default: `<project>/curves.csv`)."""
+        path = path or os.path.join(self.project_dir, "curves.csv")
+        rows = self.curves()
+        metric_names = sorted(
+            {key for row in rows for key in row} - {"trial_id", "status", "epoch"}
+        )
+        stream = io.StringIO()
+        writer = csv.DictWriter(
+            stream, fieldnames=["trial_id", "status", "epoch"] + metric_names
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        _io.atomic_write_text(path, stream.getvalue())
+        return path
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        _io.atomic_write_json(self._get_tuner_fname(), self.get_state())
