@@ -9,6 +9,8 @@ best_model = tuner.get_best_models(1)[0]
 ```
 """
 
+from keras_prune_nas.hypermodel import NASHyperModel
+from keras_prune_nas.hypermodel import SearchSpace
 from keras_prune_nas.oracle import PruneOracle
 from keras_prune_nas.tuner import ContinuingCallbacks
 from keras_prune_nas.tuner import PruneSearch
@@ -17,7 +19,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ContinuingCallbacks",
+    "NASHyperModel",
     "PruneOracle",
     "PruneSearch",
+    "SearchSpace",
     "__version__",
 ]

@@ -504,8 +504,6 @@ class PruneOracle(keras_tuner.Oracle):
 
         population = self.population()
         trainable = [t for t in population if not self.candidates[t]["done"]]
-        if not population:
-            return self._finish("no candidate is left")
         if self.phase == PHASE_FINALISTS:
             # Finalists that cannot train further (all done) are completed.
             for trial_id in population:
@@ -514,6 +512,8 @@ class PruneOracle(keras_tuner.Oracle):
             if not self.population():
                 return self._finish("the finalists are trained")
             return False
+        if not population:
+            return self._finish("every candidate failed")
         if not trainable:
             for trial_id in population:
                 self._finish_finalist(self.trials[trial_id])

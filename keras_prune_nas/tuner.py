@@ -241,6 +241,10 @@ class PruneSearch(tuner_module.Tuner):
             once per `fit` call (same batching, shuffling and validation
             split as `Model.fit`). Only used when the hypermodel does not
             override `HyperModel.fit`. Defaults to True.
+        progress: None, True or False. The search prints one line per round
+            (epoch, survivors, culled, best so far, elapsed). None shows it
+            unless `search(verbose=0)`, as keras_tuner does with its trial
+            display; True or False shows or hides it whatever `verbose`.
         **kwargs: Arguments for `keras_tuner.Tuner`: `directory`,
             `project_name`, `overwrite`, `executions_per_trial`,
             `max_model_size`, `optimizer`, `loss`, `metrics`, ...
@@ -280,6 +284,7 @@ class PruneSearch(tuner_module.Tuner):
         max_consecutive_failed_trials=3,
         max_live_models=64,
         cache_inputs=True,
+        progress=None,
         **kwargs,
     ):
         if (
@@ -311,6 +316,7 @@ class PruneSearch(tuner_module.Tuner):
         )
         self.max_live_models = max_live_models
         self.cache_inputs = cache_inputs
+        self.progress = progress
         # (trial_id, execution) -> _LiveModel
         self._live = {}
         # trial_id -> (objective value, weights) of its best epoch so far
@@ -354,6 +360,11 @@ class PruneSearch(tuner_module.Tuner):
             self._release(list(self._live_trial_ids()))
             if not self._is_worker():
                 self.write_curves()
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        if self.progress is not None:
+            self.oracle.verbose = 1 if self.progress else 0
 
     def _maybe_cache_inputs(self, fit_args, fit_kwargs):
         custom_fit = (

@@ -1,0 +1,196 @@
+"""The `keras-prune-nas` command.
+
+    keras-prune-nas search                      # digits, 50 candidates, 20 epochs
+    keras-prune-nas search --dataset wine --trials 30 --epochs 15
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+DEFAULTS = {
+    "dataset": "digits",
+    "trials": 50,
+    "epochs": 20,
+    "cull_fraction": 0.15,
+    "min_survivors": 10,
+    "epochs_per_round": 1,
+    "patience": 5,
+    "batch_size": 32,
+    "directory": "runs",
+    "seed": 0,
+    "architecture": "auto",
+    "backend": "tensorflow",
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-prune-nas",
+        description=(
+            "Cheap neural architecture search: sample random architectures, "
+            "cull the worst 15%% after every epoch, train the last ten "
+            "properly and keep the best."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser(
+        "search",
+        help="run a PruneSearch on a dataset",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    search.add_argument(
+        "--dataset", default=DEFAULTS["dataset"],
+        help="digits, wine, breast_cancer, iris, or a .npz file with arrays x and y",
+    )
+    search.add_argument("--trials", type=int, default=DEFAULTS["trials"],
+                        help="candidate architectures sampled (max_trials)")
+    search.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
+                        help="most epochs any candidate trains")
+    search.add_argument("--cull-fraction", type=float, default=DEFAULTS["cull_fraction"],
+                        help="share of survivors dropped after every round")
+    search.add_argument("--min-survivors", type=int, default=DEFAULTS["min_survivors"],
+                        help="culling stops when this many are left")
+    search.add_argument("--epochs-per-round", type=int,
+                        default=DEFAULTS["epochs_per_round"],
+                        help="epochs between two culls")
+    search.add_argument("--patience", type=int, default=DEFAULTS["patience"],
+                        help="early-stopping patience of the finalists")
+    search.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    search.add_argument(
+        "--architecture", default=DEFAULTS["architecture"],
+        help="auto, dense, conv1d, conv2d, or several joined by commas",
+    )
+    search.add_argument("--directory", default=DEFAULTS["directory"],
+                        help="where the project directory is written")
+    search.add_argument("--project-name", default=None,
+                        help="project directory name (default: the dataset's)")
+    search.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    search.add_argument("--backend", default=DEFAULTS["backend"],
+                        choices=("tensorflow", "jax", "torch"),
+                        help="Keras backend")
+    search.add_argument("--overwrite", action="store_true",
+                        help="start afresh instead of resuming the project")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # The backend must be chosen before Keras is first imported.
+    os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.command == "search":
+        return run_search(args)
+    return 2
+
+
+def run_search(args):
+    import keras
+
+    import keras_prune_nas as kpn
+    from keras_prune_nas import culling
+    from keras_prune_nas import datasets
+
+    architecture = args.architecture
+    if "," in architecture:
+        architecture = [part.strip() for part in architecture.split(",")]
+    # Everything a user can get wrong is checked before any training.
+    splits = datasets.load(args.dataset, seed=args.seed)
+    hypermodel = kpn.NASHyperModel(
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+        architecture=architecture,
+    )
+    if isinstance(args.batch_size, bool) or args.batch_size < 1:
+        raise SystemExit("--batch-size must be an integer >= 1.")
+    keras.utils.set_random_seed(args.seed)
+    project_name = args.project_name or splits.name
+    tuner = kpn.PruneSearch(
+        hypermodel,
+        objective="val_accuracy",
+        max_trials=args.trials,
+        cull_fraction=args.cull_fraction,
+        min_survivors=args.min_survivors,
+        epochs_per_round=args.epochs_per_round,
+        patience=args.patience,
+        seed=args.seed,
+        directory=args.directory,
+        project_name=project_name,
+        overwrite=args.overwrite,
+        progress=True,
+    )
+    plan = culling.planned_epochs(
+        args.trials, args.epochs, args.cull_fraction, args.min_survivors,
+        args.epochs_per_round,
+    )
+    print(
+        f"PruneSearch on {splits.name}: {len(splits.x_train)} train / "
+        f"{len(splits.x_val)} validation / {len(splits.x_test)} test samples, "
+        f"{splits.num_classes} classes; {args.trials} candidates, up to "
+        f"{args.epochs} epochs; population by round: "
+        f"{culling.cull_schedule(args.trials, args.cull_fraction, args.min_survivors)}"
+    )
+    started = time.perf_counter()
+    tuner.search(
+        splits.x_train, splits.y_train,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_data=(splits.x_val, splits.y_val),
+        verbose=0,
+    )
+    wall = time.perf_counter() - started
+    summary = summarize(tuner, splits, plan, wall)
+    print_summary(summary)
+    path = os.path.join(tuner.project_dir, "summary.json")
+    with open(path, "w") as stream:
+        json.dump(summary, stream, indent=2)
+    return 0
+
+
+def summarize(tuner, splits, plan, wall_seconds):
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    model = tuner.load_model(best_trial)
+    _, val_accuracy = model.evaluate(splits.x_val, splits.y_val, verbose=0)
+    _, test_accuracy = model.evaluate(splits.x_test, splits.y_test, verbose=0)
+    statuses = {}
+    for trial in tuner.oracle.trials.values():
+        statuses[trial.status] = statuses.get(trial.status, 0) + 1
+    epochs_trained = tuner.oracle.epochs_trained()
+    return {
+        "dataset": splits.name,
+        "best_trial": best_trial.trial_id,
+        "architecture": dict(best_trial.hyperparameters.values),
+        "parameters": int(model.count_params()),
+        "val_accuracy": float(val_accuracy),
+        "test_accuracy": float(test_accuracy),
+        "epochs_trained": int(epochs_trained),
+        "random_search_epochs": int(plan["random_search"]),
+        "candidates": len(tuner.oracle.trials),
+        "statuses": statuses,
+        "wall_seconds": round(wall_seconds, 1),
+        "curves_csv": os.path.join(tuner.project_dir, "curves.csv"),
+    }
+
+
+def print_summary(summary):
+    share = summary["epochs_trained"] / max(1, summary["random_search_epochs"])
+    print()
+    print(f"Best architecture (trial {summary['best_trial']}), "
+          f"{summary['parameters']:,} parameters:")
+    for name, value in summary["architecture"].items():
+        print(f"  {name:>16}: {value}")
+    print(f"Validation accuracy: {summary['val_accuracy']:.4f}")
+    print(f"Test accuracy:       {summary['test_accuracy']:.4f}")
+    print(
+        f"Epochs trained: {summary['epochs_trained']} (RandomSearch would "
+        f"train {summary['random_search_epochs']}: {share:.0%} of it)"
+    )
+    print(f"Candidates: {summary['candidates']} {summary['statuses']}")
+    print(f"Wall time: {summary['wall_seconds']} s")
+    print(f"Per-epoch curves of every candidate: {summary['curves_csv']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
