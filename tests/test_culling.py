@@ -1,0 +1,123 @@
+import math
+
+import pytest
+
+from keras_prune_nas import culling
+
+
+@pytest.mark.parametrize(
+    "population, cull_fraction, min_survivors, expected",
+    [
+        (50, 0.15, 10, [50, 43, 37, 32, 28, 24, 21, 18, 16, 14, 12, 11, 10]),
+        (20, 0.15, 10, [20, 17, 15, 13, 12, 11, 10]),
+        (11, 0.15, 10, [11, 10]),
+        (10, 0.15, 10, [10]),
+        (3, 0.15, 10, [3]),
+        (3, 0.15, 1, [3, 2, 1]),
+        (100, 0.5, 10, [100, 50, 25, 13, 10]),
+        (40, 0.25, 5, [40, 30, 23, 18, 14, 11, 9, 7, 6, 5]),
+        # 0.15 * 20 is 2.9999999999999996 in floating point: still 3.
+        (20, 0.15, 1, [20, 17, 15, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]),
+    ],
+)
+def test_cull_schedule(population, cull_fraction, min_survivors, expected):
+    assert culling.cull_schedule(population, cull_fraction, min_survivors) == expected
+
+
+@pytest.mark.parametrize(
+    "alive, expected",
+    [(50, 7), (43, 6), (37, 5), (32, 4), (20, 3), (12, 1), (11, 1), (10, 0), (2, 0)],
+)
+def test_cull_count_default_rule(alive, expected):
+    assert culling.cull_count(alive, 0.15, 10) == expected
+
+
+def test_cull_count_never_goes_below_min_survivors():
+    assert culling.cull_count(12, 0.5, 10) == 2
+    assert culling.cull_count(11, 0.9, 10) == 1
+
+
+def test_rank_puts_unusable_scores_last_and_keeps_ties_in_order():
+    scores = {"a": 0.5, "b": None, "c": 0.9, "d": float("nan"), "e": 0.5}
+    assert culling.rank(scores, "max") == ["c", "a", "e", "b", "d"]
+    assert culling.rank(scores, "min") == ["a", "e", "c", "b", "d"]
+
+
+def test_select_culled_returns_the_worst_with_their_rank():
+    scores = {f"t{i}": float(i) for i in range(20)}  # t19 is best for "max"
+    culled = culling.select_culled(scores, 0.15, 10, "max")
+    assert culled == [("t0", 20), ("t1", 19), ("t2", 18)]
+    culled = culling.select_culled(scores, 0.15, 10, "min")
+    assert culled == [("t19", 20), ("t18", 19), ("t17", 18)]
+
+
+def test_select_culled_culls_diverged_first():
+    scores = {"good": 0.9, "bad": 0.1, "nan": None, "ok": 0.5}
+    assert culling.select_culled(scores, 0.25, 1, "max") == [("nan", 4)]
+
+
+@pytest.mark.parametrize(
+    "curve, direction, rank_by, expected",
+    [
+        ([0.5, 0.7, 0.6], "max", "best", 0.7),
+        ([0.5, 0.7, 0.6], "max", "last", 0.6),
+        ([0.9, 0.4, 0.6], "min", "best", 0.4),
+        ([0.5, float("nan")], "max", "best", None),
+        ([0.5, float("inf")], "min", "best", None),
+        ([float("nan"), 0.5], "max", "best", 0.5),
+        ([], "max", "best", None),
+    ],
+)
+def test_curve_score(curve, direction, rank_by, expected):
+    assert culling.curve_score(curve, direction, rank_by) == expected
+
+
+@pytest.mark.parametrize(
+    "curve, patience, expected",
+    [
+        ([0.1, 0.2, 0.3], 2, False),
+        ([0.3, 0.2, 0.2], 2, True),
+        ([0.3, 0.2, 0.2], 3, False),
+        ([0.3, 0.2, 0.2], None, False),
+        ([0.3, 0.3], 1, True),  # equal is no improvement, as in EarlyStopping
+    ],
+)
+def test_should_stop_early(curve, patience, expected):
+    assert culling.should_stop_early(curve, "max", patience) is expected
+
+
+def test_round_end_epoch_is_capped_by_epochs():
+    assert [culling.round_end_epoch(r, 2, 5) for r in range(4)] == [2, 4, 5, 5]
+
+
+def test_planned_epochs_default_digits_setting():
+    plan = culling.planned_epochs(50, 20)
+    assert plan == {
+        "culling": 306, "finalists": 80, "total": 386, "random_search": 1000,
+    }
+
+
+def test_planned_epochs_when_epochs_run_out_first():
+    plan = culling.planned_epochs(50, 3)
+    assert plan["finalists"] == 0
+    assert plan["total"] == 50 + 43 + 37
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cull_fraction": 0}, "strictly between 0 and 1"),
+        ({"cull_fraction": 1}, "strictly between 0 and 1"),
+        ({"cull_fraction": -0.2}, "strictly between 0 and 1"),
+        ({"cull_fraction": math.nan}, "strictly between 0 and 1"),
+        ({"cull_fraction": "0.15"}, "must be a number"),
+        ({"min_survivors": 0}, "min_survivors"),
+        ({"min_survivors": 2.5}, "min_survivors"),
+        ({"epochs_per_round": 0}, "epochs_per_round"),
+    ],
+)
+def test_validate_cull_parameters(kwargs, message):
+    arguments = {"cull_fraction": 0.15, "min_survivors": 10, "epochs_per_round": 1}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        culling.validate_cull_parameters(**arguments)

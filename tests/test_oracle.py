@@ -1,0 +1,373 @@
+"""PruneOracle driven directly, by a worker loop that plays back synthetic curves.
+
+No Keras training here: each candidate's quality is its `quality`
+hyperparameter, so which candidates survive is known in advance.
+"""
+
+import math
+
+import keras_tuner as kt
+import pytest
+from keras_tuner.engine import trial as trial_module
+
+from keras_prune_nas import PruneOracle
+from keras_prune_nas import culling
+from keras_prune_nas.oracle import PHASE_FINISHED
+
+TrialStatus = trial_module.TrialStatus
+
+
+def make_oracle(tmp_path, max_trials=50, epochs=20, **kwargs):
+    hp = kt.HyperParameters()
+    hp.Int("quality", 0, 1_000_000)
+    kwargs.setdefault("seed", 7)
+    oracle = PruneOracle(
+        objective=kt.Objective("val_accuracy", "max"),
+        max_trials=max_trials,
+        hyperparameters=hp,
+        **kwargs,
+    )
+    oracle._set_project_dir(str(tmp_path), "project")
+    oracle.set_epochs(epochs)
+    return oracle
+
+
+def rising_curve(trial, epoch):
+    """Better candidates are better at every epoch; all keep improving."""
+    quality = trial.hyperparameters.get("quality") / 1_000_000
+    return quality * (1 - 0.5 ** (epoch + 1))
+
+
+def run_unit(oracle, tuner_id="tuner0", curve=rising_curve, fail=None):
+    """Plays one unit of work. Returns the trial, or None when the search ended."""
+    trial = oracle.create_trial(tuner_id)
+    if trial.status == TrialStatus.STOPPED:
+        return None
+    assert trial.status == TrialStatus.RUNNING
+    if fail is not None and fail(trial):
+        trial.status = TrialStatus.FAILED
+        trial.message = "boom"
+        oracle.end_trial(trial)
+        return trial
+    epoch = culling_start(oracle, trial)
+    while True:
+        value = curve(trial, epoch)
+        answer = oracle.update_trial(
+            trial.trial_id, {"val_accuracy": value, "loss": 1 - value}, step=epoch
+        )
+        epoch += 1
+        if answer.status != TrialStatus.RUNNING or epoch >= oracle.epochs:
+            break
+    trial.status = TrialStatus.COMPLETED
+    oracle.end_trial(trial)
+    return trial
+
+
+def culling_start(oracle, trial):
+    return len(oracle.curve(trial.trial_id))
+
+
+def run_search(oracle, **kwargs):
+    units = 0
+    while run_unit(oracle, **kwargs) is not None:
+        units += 1
+        assert units < 10_000, "the oracle never stopped"
+    return units
+
+
+def statuses(oracle):
+    counts = {}
+    for trial in oracle.trials.values():
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    return counts
+
+
+def test_default_rule_culls_exactly_the_schedule(tmp_path):
+    oracle = make_oracle(tmp_path, patience=None)
+    run_search(oracle)
+    assert len(oracle.trials) == 50
+    sizes = [record["alive"] for record in oracle.cull_history]
+    assert sizes == [50, 43, 37, 32, 28, 24, 21, 18, 16, 14, 12, 11]
+    assert [record["epoch"] for record in oracle.cull_history] == list(range(1, 13))
+    assert statuses(oracle) == {TrialStatus.STOPPED: 40, TrialStatus.COMPLETED: 10}
+    assert oracle.phase == PHASE_FINISHED
+    # Without early stopping, the epochs are exactly the plan's.
+    assert oracle.epochs_trained() == culling.planned_epochs(50, 20)["total"]
+
+
+def test_the_best_candidates_are_the_finalists(tmp_path):
+    oracle = make_oracle(tmp_path, patience=None)
+    run_search(oracle)
+    by_quality = sorted(
+        oracle.trials.values(),
+        key=lambda t: t.hyperparameters.get("quality"),
+        reverse=True,
+    )
+    assert {t.status for t in by_quality[:10]} == {TrialStatus.COMPLETED}
+    best = oracle.get_best_trials(1)[0]
+    assert best is by_quality[0]
+    assert best.score == pytest.approx(rising_curve(best, 19))
+
+
+def test_every_curve_holds_every_epoch_trained(tmp_path):
+    oracle = make_oracle(tmp_path, patience=None)
+    run_search(oracle)
+    culled_at = {
+        entry["trial_id"]: record["epoch"]
+        for record in oracle.cull_history
+        for entry in record["culled"]
+    }
+    for trial_id, trial in oracle.trials.items():
+        expected = culled_at.get(trial_id, 20)
+        assert len(oracle.curve(trial_id)) == expected
+        steps = [obs.step for obs in trial.metrics.get_history("val_accuracy")]
+        assert steps == list(range(expected))
+
+
+def test_culled_trials_say_when_and_at_what_rank(tmp_path):
+    oracle = make_oracle(tmp_path, patience=None)
+    run_search(oracle)
+    first = oracle.cull_history[0]
+    for entry in first["culled"]:
+        trial = oracle.get_trial(entry["trial_id"])
+        assert trial.status == TrialStatus.STOPPED
+        assert trial.message.startswith("Culled after epoch 1 (round 1): ranked ")
+        assert f"ranked {entry['rank']} of 50" in trial.message
+    assert sorted(entry["rank"] for entry in first["culled"]) == list(range(44, 51))
+
+
+def test_barrier_holds_until_every_survivor_finished_the_round(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=12, min_survivors=5, patience=None)
+    held = oracle.create_trial("a")  # tuner a holds trial 00 (round 1)
+    for _ in range(11):
+        assert run_unit(oracle, tuner_id="b") is not None
+    # Tuner b cannot start round 2 while a is still on round 1.
+    waiting = oracle.create_trial("b")
+    assert waiting.status == TrialStatus.IDLE
+    assert oracle.cull_history == []
+    oracle.update_trial(held.trial_id, {"val_accuracy": 0.5}, step=0)
+    held.status = TrialStatus.COMPLETED
+    oracle.end_trial(held)
+    assert len(oracle.cull_history) == 1
+    assert oracle.create_trial("b").status == TrialStatus.RUNNING
+
+
+def test_update_trial_answers_pause_at_the_end_of_the_round(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=20, epochs_per_round=3, patience=None)
+    trial = oracle.create_trial("t")
+    answers = [
+        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.1}, step=s).status
+        for s in range(3)
+    ]
+    assert answers == [TrialStatus.RUNNING, TrialStatus.RUNNING, TrialStatus.IDLE]
+    # The answer is a copy: the oracle's own trial is still running.
+    assert oracle.get_trial(trial.trial_id).status == TrialStatus.RUNNING
+
+
+def test_state_round_trip_mid_round_resumes_identically(tmp_path):
+    reference = make_oracle(tmp_path / "reference", patience=3)
+    run_search(reference)
+
+    oracle = make_oracle(tmp_path / "resumed", patience=3)
+    for _ in range(70):  # into round 2
+        run_unit(oracle)
+    in_flight = oracle.create_trial("tuner0")
+    oracle.update_trial(in_flight.trial_id, {"val_accuracy": 0.0}, step=1)
+    oracle.save()
+
+    restored = make_oracle(tmp_path / "resumed", patience=3)
+    restored.reload()
+    assert restored.round == oracle.round == 1
+    assert restored.ongoing_trials == {}  # re-issued, not left running
+    assert restored.cull_history == oracle.cull_history
+    run_search(restored)
+
+    assert restored.cull_history == reference.cull_history
+    assert statuses(restored) == statuses(reference)
+    assert restored.epochs_trained() == reference.epochs_trained()
+    # The half-reported epoch of the interrupted unit was replaced.
+    curve = restored.curve(in_flight.trial_id)
+    assert 0.0 not in curve[1:]
+
+
+def test_get_state_set_state_carries_everything(tmp_path):
+    oracle = make_oracle(tmp_path, patience=4, rank_by="last", epochs_per_round=2)
+    for _ in range(60):
+        run_unit(oracle)
+    state = oracle.get_state()
+    copy = make_oracle(tmp_path, patience=4, rank_by="last", epochs_per_round=2)
+    copy.trials = oracle.trials
+    copy.set_state(state)
+    copied = copy.get_state()
+    # `tried_so_far` is a set, listed in arbitrary order.
+    assert sorted(copied.pop("tried_so_far")) == sorted(state.pop("tried_so_far"))
+    assert copied == state
+    assert copied["prune"]["round"] == 1  # mid-way through round 2
+    assert len(copied["prune"]["cull_history"]) == 1
+
+
+def test_set_state_refuses_another_tuners_state(tmp_path):
+    oracle = make_oracle(tmp_path)
+    random_oracle = kt.oracles.RandomSearchOracle(objective="val_accuracy")
+    with pytest.raises(RuntimeError, match="another kind of tuner"):
+        oracle.set_state(random_oracle.get_state())
+
+
+def test_diverging_candidate_is_culled_and_the_search_goes_on(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=20, patience=None)
+    poisoned = {"00", "05"}
+
+    def curve(trial, epoch):
+        if trial.trial_id in poisoned and epoch >= 1:
+            return math.nan
+        return rising_curve(trial, epoch)
+
+    run_search(oracle, curve=curve)
+    for trial_id in poisoned:
+        trial = oracle.get_trial(trial_id)
+        assert trial.status == TrialStatus.STOPPED
+        # It stopped training as soon as it diverged, after epoch 2.
+        assert len(oracle.curve(trial_id)) == 2
+    assert oracle.cull_history[1]["culled"][:2] == [
+        {"trial_id": trial_id, "rank": rank, "score": None}
+        for trial_id, rank in (("05", 17), ("00", 16))
+    ]
+    assert statuses(oracle)[TrialStatus.COMPLETED] == 10
+
+
+def test_failed_candidates_are_contained_once_any_candidate_trained(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=20, patience=None)
+    run_search(oracle, fail=lambda trial: int(trial.trial_id) % 3 == 1)
+    counts = statuses(oracle)
+    assert counts[TrialStatus.FAILED] == 7
+    assert counts[TrialStatus.COMPLETED] == 10
+    assert len(oracle.trials) == 20
+
+
+def test_consecutive_failures_before_any_success_stop_the_search(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=20, max_consecutive_failed_trials=3)
+    with pytest.raises(RuntimeError, match="first 3 candidates all failed"):
+        run_search(oracle, fail=lambda trial: True)
+
+
+def test_invalid_unit_is_retried_from_scratch(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=12, max_retries_per_trial=1, patience=None)
+    crashed = []
+
+    def fail(trial):
+        if trial.trial_id == "03" and not crashed:
+            crashed.append(trial.trial_id)
+            oracle.update_trial(trial.trial_id, {"val_accuracy": 0.3}, step=0)
+            trial.status = TrialStatus.INVALID
+            trial.message = "crashed"
+            oracle.end_trial(trial)
+            return True
+        return False
+
+    def run(**kwargs):
+        trial = oracle.create_trial("t")
+        if trial.status == TrialStatus.STOPPED:
+            return None
+        if fail(trial):
+            return trial
+        oracle.ongoing_trials.pop("t")
+        oracle.ongoing_trials["t"] = trial
+        epoch = len(oracle.curve(trial.trial_id))
+        while True:
+            answer = oracle.update_trial(
+                trial.trial_id, {"val_accuracy": rising_curve(trial, epoch)}, step=epoch
+            )
+            epoch += 1
+            if answer.status != TrialStatus.RUNNING:
+                break
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+        return trial
+
+    while run() is not None:
+        pass
+    assert crashed == ["03"]
+    assert oracle.get_trial("03").status in (TrialStatus.STOPPED, TrialStatus.COMPLETED)
+    assert statuses(oracle).get(TrialStatus.FAILED, 0) == 0
+
+
+def test_no_cull_when_max_trials_not_above_min_survivors(tmp_path, capsys):
+    oracle = make_oracle(tmp_path, max_trials=3, epochs=4, patience=None)
+    assert "nothing is culled" in capsys.readouterr().out
+    run_search(oracle)
+    assert oracle.cull_history == []
+    assert statuses(oracle) == {TrialStatus.COMPLETED: 3}
+    assert oracle.epochs_trained() == 12
+
+
+def test_finalists_stop_early(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=12, epochs=30, patience=2)
+
+    def plateau(trial, epoch):
+        return rising_curve(trial, min(epoch, 3))
+
+    run_search(oracle, curve=plateau)
+    for trial in oracle.trials.values():
+        if trial.status == TrialStatus.COMPLETED:
+            # Epochs 0..3 improve (the best at step 3), 4 and 5 do not.
+            assert len(oracle.curve(trial.trial_id)) == 6
+
+
+def test_epochs_running_out_completes_the_survivors(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=50, epochs=3, patience=None)
+    run_search(oracle)
+    assert [r["alive"] for r in oracle.cull_history] == [50, 43]
+    assert statuses(oracle) == {TrialStatus.STOPPED: 13, TrialStatus.COMPLETED: 37}
+
+
+@pytest.mark.parametrize("rank_by, culled", [("last", "00"), ("best", "10")])
+def test_rank_by_picks_best_so_far_or_last_epoch(tmp_path, rank_by, culled):
+    oracle = make_oracle(
+        tmp_path, max_trials=11, epochs=4, epochs_per_round=2, patience=None,
+        rank_by=rank_by,
+    )
+
+    def curve(trial, epoch):
+        # Trial 00 peaks at epoch 0, then collapses; the others sit at 0.5.
+        if trial.trial_id == "00":
+            return 0.99 if epoch == 0 else 0.01
+        return 0.5
+
+    run_search(oracle, curve=curve)
+    # One cull of one candidate, after epoch 2: the worst by `rank_by`
+    # (ties keep sampling order, so the last sampled goes first).
+    assert oracle.cull_history[0]["epoch"] == 2
+    assert [c["trial_id"] for c in oracle.cull_history[0]["culled"]] == [culled]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_trials": 0}, "max_trials"),
+        ({"max_trials": None}, "max_trials"),
+        ({"cull_fraction": 1.5}, "cull_fraction"),
+        ({"min_survivors": 0}, "min_survivors"),
+        ({"epochs_per_round": 0}, "epochs_per_round"),
+        ({"patience": 0}, "patience"),
+        ({"rank_by": "median"}, "rank_by"),
+        ({"max_retries_per_trial": -1}, "max_retries_per_trial"),
+    ],
+)
+def test_bad_parameters_are_rejected_up_front(kwargs, message):
+    arguments = {"objective": "val_accuracy", "max_trials": 10}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        PruneOracle(**arguments)
+
+
+def test_set_epochs_rejects_bad_values(tmp_path):
+    oracle = make_oracle(tmp_path)
+    for bad in (0, -1, 2.5, "3", True):
+        with pytest.raises(ValueError, match="epochs"):
+            oracle.set_epochs(bad)
+
+
+def test_create_trial_needs_the_epoch_budget():
+    oracle = PruneOracle(objective="val_accuracy", max_trials=5)
+    with pytest.raises(RuntimeError, match="epoch budget"):
+        oracle.create_trial("tuner0")
