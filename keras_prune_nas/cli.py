@@ -77,13 +77,15 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     # The backend must be chosen before Keras is first imported.
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.command == "search":
+    try:
         return run_search(args)
-    return 2
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"keras-prune-nas: error: {error}\n")
 
 
 def run_search(args):
@@ -103,8 +105,8 @@ def run_search(args):
         num_classes=splits.num_classes,
         architecture=architecture,
     )
-    if isinstance(args.batch_size, bool) or args.batch_size < 1:
-        raise SystemExit("--batch-size must be an integer >= 1.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}.")
     keras.utils.set_random_seed(args.seed)
     project_name = args.project_name or splits.name
     tuner = kpn.PruneSearch(

@@ -99,17 +99,6 @@ class PruneOracle(keras_tuner.Oracle):
             logs every epoch, e.g. "val_accuracy".
         max_trials: Integer, the number of candidates sampled (the
             population). Defaults to 10.
-        cull_fraction: Float in (0, 1), the share of survivors dropped after
-            every round. Defaults to 0.15.
-        min_survivors: Integer >= 1, culling stops once this many are left.
-            Defaults to 10.
-        epochs_per_round: Integer >= 1, epochs between two culls. Defaults
-            to 1.
-        patience: Integer >= 1 or None. Finalists stop after this many epochs
-            without improving on their best objective. None trains them to
-            the last epoch. Defaults to 5.
-        rank_by: "best" (best objective value so far) or "last" (that of the
-            last epoch). Defaults to "best".
         seed: Optional integer, the random seed.
         hyperparameters: Optional `HyperParameters` to override or register
             part of the search space in advance.
@@ -124,6 +113,17 @@ class PruneOracle(keras_tuner.Oracle):
             error when this many candidates in a row fail before any
             candidate has trained. Once one has, failures are contained and
             the search goes on. Defaults to 3.
+        cull_fraction: Float in (0, 1), the share of survivors dropped after
+            every round. Defaults to 0.15.
+        min_survivors: Integer >= 1, culling stops once this many are left.
+            Defaults to 10.
+        epochs_per_round: Integer >= 1, epochs between two culls. Defaults
+            to 1.
+        patience: Integer >= 1 or None. Finalists stop after this many epochs
+            without improving on their best objective. None trains them to
+            the last epoch. Defaults to 5.
+        rank_by: "best" (best objective value so far) or "last" (that of the
+            last epoch). Defaults to "best".
 
     Example:
 
@@ -138,17 +138,17 @@ class PruneOracle(keras_tuner.Oracle):
         self,
         objective=None,
         max_trials=10,
-        cull_fraction=0.15,
-        min_survivors=10,
-        epochs_per_round=1,
-        patience=5,
-        rank_by="best",
         seed=None,
         hyperparameters=None,
         allow_new_entries=True,
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        cull_fraction=0.15,
+        min_survivors=10,
+        epochs_per_round=1,
+        patience=5,
+        rank_by="best",
     ):
         validate_oracle_parameters(
             max_trials=max_trials,

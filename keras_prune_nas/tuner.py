@@ -201,7 +201,8 @@ class PruneSearch(tuner_module.Tuner):
     """Random search that discards the worst candidates after every epoch.
 
     A drop-in replacement for `keras_tuner.RandomSearch`: the same
-    constructor, plus the culling parameters. It samples `max_trials`
+    constructor (the same arguments in the same order), plus the culling
+    parameters after them. It samples `max_trials`
     candidates, trains them round by round (each round continues every
     survivor from its own weights and optimizer state), culls the worst
     `cull_fraction` of the survivors after each round, and once
@@ -216,6 +217,13 @@ class PruneSearch(tuner_module.Tuner):
         max_trials: Integer, the number of candidates sampled. Defaults to 10,
             as for `RandomSearch`; with `max_trials <= min_survivors` nothing
             is culled.
+        seed: Optional integer, the random seed.
+        hyperparameters: Optional `HyperParameters`, as for `RandomSearch`.
+        tune_new_entries: Boolean, as for `RandomSearch`.
+        allow_new_entries: Boolean, as for `RandomSearch`.
+        max_retries_per_trial: Integer, retries of a crashed candidate.
+        max_consecutive_failed_trials: Integer; the search stops if this many
+            candidates in a row fail before any candidate has trained.
         cull_fraction: Float in (0, 1), the share of survivors dropped after
             every round. Defaults to 0.15.
         min_survivors: Integer, culling stops once this many are left.
@@ -225,13 +233,6 @@ class PruneSearch(tuner_module.Tuner):
             (None: train them to the last epoch). Defaults to 5.
         rank_by: "best" or "last": rank survivors by their best objective so
             far or by that of their last epoch. Defaults to "best".
-        seed: Optional integer, the random seed.
-        hyperparameters: Optional `HyperParameters`, as for `RandomSearch`.
-        tune_new_entries: Boolean, as for `RandomSearch`.
-        allow_new_entries: Boolean, as for `RandomSearch`.
-        max_retries_per_trial: Integer, retries of a crashed candidate.
-        max_consecutive_failed_trials: Integer; the search stops if this many
-            candidates in a row fail before any candidate has trained.
         max_live_models: Integer, how many models stay in memory between
             rounds. Past that the least recently trained are checkpointed to
             disk (weights and optimizer state) and reloaded when their turn
@@ -271,17 +272,17 @@ class PruneSearch(tuner_module.Tuner):
         hypermodel=None,
         objective=None,
         max_trials=10,
-        cull_fraction=0.15,
-        min_survivors=10,
-        epochs_per_round=1,
-        patience=5,
-        rank_by="best",
         seed=None,
         hyperparameters=None,
         tune_new_entries=True,
         allow_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
+        cull_fraction=0.15,
+        min_survivors=10,
+        epochs_per_round=1,
+        patience=5,
+        rank_by="best",
         max_live_models=64,
         cache_inputs=True,
         progress=None,

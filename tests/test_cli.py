@@ -1,0 +1,64 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "keras_prune_nas.cli", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=900,
+    )
+
+
+def test_search_on_digits_end_to_end(tmp_path):
+    result = run_cli(
+        "search", "--trials", "12", "--epochs", "5", "--cull-fraction", "0.3",
+        "--min-survivors", "4", "--directory", str(tmp_path), "--seed", "1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "population by round: [12, 9, 7, 5, 4]" in out
+    for round_number, (alive, left) in enumerate([(12, 9), (9, 7), (7, 5), (5, 4)], 1):
+        assert f"[round {round_number:>3}] epoch {round_number:>3}/5  alive {alive:>4} -> {left:<4}" in out
+    assert "Finalists: 4 candidates" in out
+    assert "Test accuracy:" in out
+
+    summary_path = tmp_path / "digits" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert summary["candidates"] == 12
+    assert summary["statuses"] == {"STOPPED": 8, "COMPLETED": 4}
+    assert summary["random_search_epochs"] == 60
+    assert summary["epochs_trained"] <= 12 + 9 + 7 + 5 + 4
+    assert summary["test_accuracy"] > 0.5
+    assert summary["parameters"] > 0
+    with open(summary["curves_csv"]) as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == summary["epochs_trained"]
+    assert {row["trial_id"] for row in rows} == {f"{i:02d}" for i in range(12)}
+    assert f"Epochs trained: {summary['epochs_trained']} (RandomSearch would train 60" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "imagenet"], "Unknown dataset"),
+        (["--dataset", "missing.npz"], "No dataset file"),
+        (["--cull-fraction", "1.5"], "cull_fraction"),
+        (["--min-survivors", "0"], "min_survivors"),
+        (["--epochs", "0"], "epochs"),
+        (["--batch-size", "0"], "batch-size"),
+        (["--architecture", "conv2d", "--dataset", "wine"], "square"),
+    ],
+)
+def test_bad_input_fails_before_training(tmp_path, args, message):
+    result = run_cli("search", "--directory", str(tmp_path), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "round" not in result.stdout
