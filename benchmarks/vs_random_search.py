@@ -7,7 +7,7 @@ accuracy of each result, and their ratios. It also measures PruneSearch's
 overhead: its wall time over the floor, which is the same training done
 without a search around it (each candidate built once, compiled once and
 trained in a single long `fit` for the epochs PruneSearch gave it, on the
-same input pipeline).
+same input pipeline). Every search runs in a fresh process.
 
     python benchmarks/vs_random_search.py                 # 3 seeds, 50 trials, 20 epochs
     python benchmarks/vs_random_search.py --seeds 0 --trials 20 --epochs 8
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,19 +38,34 @@ def test_accuracy(tuner, splits):
     return float(model.evaluate(splits.x_test, splits.y_test, verbose=0)[1])
 
 
-def run_random_search(splits, args, seed, directory):
+def cached_inputs(splits, args):
+    """The tf.data pipeline PruneSearch builds once per search."""
+    _, fit_kwargs = _pipeline.cache_fit_inputs(
+        (splits.x_train, splits.y_train),
+        {"batch_size": args.batch_size,
+         "validation_data": (splits.x_val, splits.y_val)},
+    )
+    return fit_kwargs
+
+
+def run_random_search(splits, args, seed, directory, same_pipeline=False):
     keras.utils.set_random_seed(seed)
     tuner = kt.RandomSearch(
         kpn.NASHyperModel(splits.input_shape, splits.num_classes),
         objective="val_accuracy", max_trials=args.trials, seed=seed,
-        directory=directory, project_name=f"random_{seed}", overwrite=True,
+        directory=directory, overwrite=True,
+        project_name=f"random_{seed}_{'cached' if same_pipeline else 'numpy'}",
     )
+    if same_pipeline:
+        fit_kwargs = cached_inputs(splits, args)
+    else:
+        fit_kwargs = {
+            "x": splits.x_train, "y": splits.y_train,
+            "batch_size": args.batch_size,
+            "validation_data": (splits.x_val, splits.y_val),
+        }
     started = time.perf_counter()
-    tuner.search(
-        splits.x_train, splits.y_train, epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_data=(splits.x_val, splits.y_val), verbose=0,
-    )
+    tuner.search(epochs=args.epochs, verbose=0, **fit_kwargs)
     wall = time.perf_counter() - started
     return tuner, wall, args.trials * args.epochs
 
@@ -74,11 +90,7 @@ def run_prune_search(splits, args, seed, directory):
 
 def floor_seconds(tuner, splits, args):
     """The same training as the search, without the search: one long fit each."""
-    _, fit_kwargs = _pipeline.cache_fit_inputs(
-        (splits.x_train, splits.y_train),
-        {"batch_size": args.batch_size,
-         "validation_data": (splits.x_val, splits.y_val)},
-    )
+    fit_kwargs = cached_inputs(splits, args)
     total = 0.0
     for trial_id in tuner.oracle.start_order:
         trial = tuner.oracle.get_trial(trial_id)
@@ -92,10 +104,46 @@ def floor_seconds(tuner, splits, args):
     return total
 
 
-def same_candidates(random_tuner, prune_tuner):
-    random_values = [t.hyperparameters.values for t in random_tuner.oracle.trials.values()]
-    prune_values = [t.hyperparameters.values for t in prune_tuner.oracle.trials.values()]
-    return sum(1 for values in prune_values if values in random_values)
+def candidate_values(tuner):
+    return [t.hyperparameters.values for t in tuner.oracle.trials.values()]
+
+
+def worker(args):
+    """One measurement in a fresh process, printed as a JSON line."""
+    splits = datasets.load("digits", seed=args.seed)
+    result = {"seed": args.seed, "run": args.worker}
+    if args.worker in ("random", "random-same-pipeline"):
+        tuner, wall, epochs = run_random_search(
+            splits, args, args.seed, args.directory,
+            same_pipeline=args.worker == "random-same-pipeline",
+        )
+        result.update(wall=wall, epochs=epochs, test_acc=test_accuracy(tuner, splits),
+                      candidates=candidate_values(tuner))
+    elif args.worker == "prune":
+        tuner, wall, epochs = run_prune_search(splits, args, args.seed, args.directory)
+        result.update(wall=wall, epochs=epochs, test_acc=test_accuracy(tuner, splits),
+                      candidates=candidate_values(tuner))
+    elif args.worker == "floor":
+        # Reload the finished PruneSearch project: same candidates, same epochs.
+        tuner = kpn.PruneSearch(
+            kpn.NASHyperModel(splits.input_shape, splits.num_classes),
+            objective="val_accuracy", max_trials=args.trials, seed=args.seed,
+            directory=args.directory, project_name=f"prune_{args.seed}",
+        )
+        result.update(wall=floor_seconds(tuner, splits, args))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def measure(args, run, seed, directory):
+    command = [
+        sys.executable, os.path.abspath(__file__), "--worker", run,
+        "--seed", str(seed), "--directory", directory,
+        "--trials", str(args.trials), "--epochs", str(args.epochs),
+        "--batch-size", str(args.batch_size),
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
 
 
 def main(argv=None):
@@ -105,45 +153,59 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument(
+        "--same-pipeline-random-search", action="store_true",
+        help="also run RandomSearch fed PruneSearch's cached tf.data pipeline, "
+        "to separate the pipeline's share of the speed-up from the cull's",
+    )
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--directory", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
 
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         for seed in args.seeds:
-            splits = datasets.load("digits", seed=seed)
-            random_tuner, random_wall, random_epochs = run_random_search(
-                splits, args, seed, directory
-            )
-            random_acc = test_accuracy(random_tuner, splits)
-            prune_tuner, prune_wall, prune_epochs = run_prune_search(
-                splits, args, seed, directory
-            )
-            prune_acc = test_accuracy(prune_tuner, splits)
-            floor = floor_seconds(prune_tuner, splits, args)
+            # Every run in a fresh process: TensorFlow slows down as a
+            # process accumulates traced functions, which would favour
+            # whichever search runs first.
+            random_run = measure(args, "random", seed, directory)
+            prune_run = measure(args, "prune", seed, directory)
+            floor_run = measure(args, "floor", seed, directory)
+            cached_wall = None
+            if args.same_pipeline_random_search:
+                cached_wall = measure(args, "random-same-pipeline", seed, directory)["wall"]
             row = {
                 "seed": seed,
-                "random_epochs": random_epochs,
-                "prune_epochs": prune_epochs,
-                "random_wall": random_wall,
-                "prune_wall": prune_wall,
-                "random_test_acc": random_acc,
-                "prune_test_acc": prune_acc,
-                "floor_wall": floor,
-                "epoch_ratio": prune_epochs / random_epochs,
-                "wall_ratio": prune_wall / random_wall,
-                "overhead_ratio": prune_wall / floor,
-                "same_candidates": same_candidates(random_tuner, prune_tuner),
+                "random_epochs": random_run["epochs"],
+                "prune_epochs": prune_run["epochs"],
+                "random_wall": random_run["wall"],
+                "prune_wall": prune_run["wall"],
+                "random_test_acc": random_run["test_acc"],
+                "prune_test_acc": prune_run["test_acc"],
+                "floor_wall": floor_run["wall"],
+                "epoch_ratio": prune_run["epochs"] / random_run["epochs"],
+                "wall_ratio": prune_run["wall"] / random_run["wall"],
+                "overhead_ratio": prune_run["wall"] / floor_run["wall"],
+                "same_candidates": sum(
+                    1 for values in prune_run["candidates"]
+                    if values in random_run["candidates"]
+                ),
+                "random_same_pipeline_wall": cached_wall,
             }
             rows.append(row)
             print(
-                f"seed {seed}: RandomSearch {random_epochs} epochs "
-                f"{random_wall:.1f} s test {random_acc:.4f} | PruneSearch "
-                f"{prune_epochs} epochs {prune_wall:.1f} s test {prune_acc:.4f} "
-                f"| floor {floor:.1f} s | same candidates "
-                f"{row['same_candidates']}/{args.trials}",
+                f"seed {seed}: RandomSearch {row['random_epochs']} epochs "
+                f"{row['random_wall']:.1f} s test {row['random_test_acc']:.4f} | "
+                f"PruneSearch {row['prune_epochs']} epochs {row['prune_wall']:.1f} s "
+                f"test {row['prune_test_acc']:.4f} | floor {row['floor_wall']:.1f} s "
+                f"| same candidates {row['same_candidates']}/{args.trials}"
+                + (f" | RandomSearch on the same pipeline {cached_wall:.1f} s"
+                   if cached_wall is not None else ""),
                 flush=True,
             )
-            keras.backend.clear_session()
 
     def mean(key):
         return statistics.mean(row[key] for row in rows)
@@ -164,8 +226,13 @@ def main(argv=None):
     print(f"| test accuracy | {mean('random_test_acc'):.4f} | "
           f"{mean('prune_test_acc'):.4f} | "
           f"{100 * (mean('prune_test_acc') - mean('random_test_acc')):+.2f} points |")
-    print(f"| overhead (wall / floor of {mean('floor_wall'):.1f} s) | | "
+    print(f"| overhead: wall / floor ({mean('floor_wall'):.1f} s) | | "
           f"{mean('overhead_ratio'):.2f} | |")
+    if args.same_pipeline_random_search:
+        cached = statistics.mean(r["random_same_pipeline_wall"] for r in rows)
+        print(f"| wall seconds, RandomSearch fed PruneSearch's input pipeline | "
+              f"{cached:.1f} | {mean('prune_wall'):.1f} | "
+              f"{mean('prune_wall') / cached:.1%} |")
     if args.json:
         with open(args.json, "w") as stream:
             json.dump({"args": vars(args), "rows": rows}, stream, indent=2)

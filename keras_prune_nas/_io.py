@@ -1,25 +1,34 @@
 """Atomic file writes: a reader never sees half a file."""
 
+import contextlib
 import json
 import os
-import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renamed to `path` on success.
+
+    The temporary name ends like `path`, so writers that insist on a suffix
+    (Keras wants `.weights.h5`) accept it.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(
+        directory, f".tmp-{os.getpid()}-{id(path)}-{os.path.basename(path)}"
+    )
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def atomic_write_bytes(path, data):
-    """Writes `data` to `path` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=directory, prefix=".tmp-", suffix=os.path.basename(path)
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
             stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def atomic_write_text(path, text):
@@ -32,16 +41,5 @@ def atomic_write_json(path, obj):
 
 def atomic_save_weights(model, path):
     """`model.save_weights(path)` without ever leaving a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # Keras insists on the `.weights.h5` suffix.
-    temporary = os.path.join(
-        directory, f".tmp-{os.getpid()}-{os.path.basename(path)}"
-    )
-    try:
+    with atomic_path(path) as temporary:
         model.save_weights(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise

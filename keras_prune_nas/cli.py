@@ -89,7 +89,14 @@ def main(argv=None):
 
 
 def run_search(args):
-    import keras
+    try:
+        import keras
+    except ImportError as error:
+        raise ValueError(
+            f"the Keras backend {args.backend!r} cannot be imported ({error}); "
+            f"install it (e.g. pip install {args.backend}) or pick another "
+            "with --backend"
+        ) from None
 
     import keras_prune_nas as kpn
     from keras_prune_nas import culling
@@ -123,6 +130,7 @@ def run_search(args):
         overwrite=args.overwrite,
         progress=True,
     )
+    tuner.oracle.set_epochs(args.epochs)
     plan = culling.planned_epochs(
         args.trials, args.epochs, args.cull_fraction, args.min_survivors,
         args.epochs_per_round,

@@ -66,8 +66,11 @@ def load_arrays(name):
     )
 
 
-def validate_classification_data(x, y, where="the data"):
-    """Raises a `ValueError` naming the problem for data no model can fit."""
+def validate_classification_data(x, y, where="the data", integer_labels=True):
+    """Raises a `ValueError` naming the problem for data no model can fit.
+
+    With `integer_labels=False` any labels are accepted (they get encoded).
+    """
     x = np.asarray(x)
     y = np.asarray(y)
     if x.shape[0] == 0:
@@ -87,7 +90,7 @@ def validate_classification_data(x, y, where="the data"):
             f"({int(np.size(x) - np.isfinite(x).sum())} of them); impute or "
             "drop them first."
         )
-    if not np.issubdtype(y.dtype, np.integer) and not (
+    if integer_labels and not np.issubdtype(y.dtype, np.integer) and not (
         np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0)
     ):
         raise ValueError(
@@ -102,7 +105,9 @@ def split(x, y, name="data", seed=0, val_fraction=0.2, test_fraction=0.2):
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelEncoder
 
-    validate_classification_data(x, y, where=f"Dataset {name!r}")
+    validate_classification_data(
+        x, y, where=f"Dataset {name!r}", integer_labels=False
+    )
     y = LabelEncoder().fit_transform(np.asarray(y).ravel()).astype("int64")
     num_classes = int(y.max()) + 1
     if num_classes < 2:

@@ -91,62 +91,26 @@ class ContinuingCallbacks(keras.callbacks.Callback):
             if hasattr(callback, "_model"):
                 callback._model = None
 
-    def on_epoch_begin(self, epoch, logs=None):
-        for callback in self.callbacks:
-            callback.on_epoch_begin(epoch, logs)
-
     def on_epoch_end(self, epoch, logs=None):
         self.last_logs = logs
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
 
-    def on_test_begin(self, logs=None):
-        for callback in self.callbacks:
-            callback.on_test_begin(logs)
 
-    def on_test_end(self, logs=None):
+def _forwarding(hook):
+    def forward(self, *args, **kwargs):
         for callback in self.callbacks:
-            callback.on_test_end(logs)
+            getattr(callback, hook)(*args, **kwargs)
 
-    def on_predict_begin(self, logs=None):
-        for callback in self.callbacks:
-            callback.on_predict_begin(logs)
+    forward.__name__ = hook
+    return forward
 
-    def on_predict_end(self, logs=None):
-        for callback in self.callbacks:
-            callback.on_predict_end(logs)
 
-    def on_batch_begin(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_batch_begin(batch, logs)
-
-    def on_batch_end(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_batch_end(batch, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_train_batch_begin(batch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_train_batch_end(batch, logs)
-
-    def on_test_batch_begin(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_test_batch_begin(batch, logs)
-
-    def on_test_batch_end(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_test_batch_end(batch, logs)
-
-    def on_predict_batch_begin(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_predict_batch_begin(batch, logs)
-
-    def on_predict_batch_end(self, batch, logs=None):
-        for callback in self.callbacks:
-            callback.on_predict_batch_end(batch, logs)
+for _hook in _BATCH_HOOKS + (
+    "on_epoch_begin", "on_test_begin", "on_test_end",
+    "on_predict_begin", "on_predict_end",
+):
+    setattr(ContinuingCallbacks, _hook, _forwarding(_hook))
 
 
 class _EpochReporter(keras.callbacks.Callback):
@@ -320,7 +284,8 @@ class PruneSearch(tuner_module.Tuner):
         self.progress = progress
         # (trial_id, execution) -> _LiveModel
         self._live = {}
-        # trial_id -> (objective value, weights) of its best epoch so far
+        # trial_id -> (objective value, weights, written to disk yet) of its
+        # best epoch so far
         self._best = {}
         self._use_counter = 0
         self._unit_reported = False
@@ -423,11 +388,15 @@ class PruneSearch(tuner_module.Tuner):
                 epochs=stop_epoch,
                 callbacks=[live.callbacks, reporter],
             )
-            histories.append(
-                self.hypermodel.fit(hp, live.model, *args, **fit_kwargs)
-            )
-            if reporter.last_epoch is not None:
+            result = self.hypermodel.fit(hp, live.model, *args, **fit_kwargs)
+            if reporter.last_epoch is None:
+                # `fit` was overridden and trained nothing through Keras.
+                tuner_utils.validate_trial_results(
+                    result, self.oracle.objective, "HyperModel.fit()"
+                )
+            else:
                 live.epoch = reporter.last_epoch + 1
+            histories.append(result)
             if execution == 0:
                 stop_epoch = live.epoch
         return histories
