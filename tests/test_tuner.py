@@ -165,7 +165,8 @@ def test_diverging_candidate_is_culled_and_search_goes_on(digits, tmp_path):
         cull_fraction=0.3, directory=tmp_path, seed=4,
     )
     assert len(built) == 1  # keras_tuner builds once to learn the space
-    tuner.search(x, y, epochs=4, validation_data=(xv, yv), verbose=0)
+    # 8 -> 6 -> 5 -> 4 -> 3 after epochs 1 to 4, then 3 finalists.
+    tuner.search(x, y, epochs=6, validation_data=(xv, yv), verbose=0)
     diverged = tuner.oracle.get_trial("2")
     assert diverged.status == TrialStatus.STOPPED
     assert "Culled after epoch 1" in diverged.message
@@ -227,7 +228,8 @@ def test_bounded_live_models(digits, tmp_path):
         build_mlp, objective="val_accuracy", max_trials=8, min_survivors=2,
         cull_fraction=0.3, directory=tmp_path, seed=6, max_live_models=2,
     )
-    tuner.search(x, y, epochs=5, validation_data=(xv, yv), verbose=0)
+    # 8 -> 6 -> 5 -> 4 -> 3 -> 2 after epochs 1 to 5, then 2 finalists.
+    tuner.search(x, y, epochs=7, validation_data=(xv, yv), verbose=0)
     assert max(seen) <= 2
     assert seen[-1] == 0  # everything released at the end
     assert len([t for t in tuner.oracle.trials.values()
