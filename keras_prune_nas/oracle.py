@@ -256,11 +256,8 @@ class PruneOracle(keras_tuner.Oracle):
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         if self.epochs is None:
-            raise RuntimeError(
-                "PruneOracle does not know the epoch budget. Use it through "
-                "`keras_prune_nas.PruneSearch`, or call "
-                "`oracle.set_epochs(epochs)` before the search."
-            )
+            # Nobody said (PruneSearch.search does): `fit`'s default.
+            self.epochs = 1
         if tuner_id in self.ongoing_trials:
             return self.ongoing_trials[tuner_id]
         self.tuner_ids.add(tuner_id)
@@ -284,6 +281,15 @@ class PruneOracle(keras_tuner.Oracle):
 
     def _next_unit(self, tuner_id):
         """A trial for `tuner_id` to train now, or None."""
+        if self.phase == PHASE_FINISHED and self._can_sample():
+            # A finished project reloaded with a larger `max_trials`: the
+            # new candidates train to the end, as finalists.
+            self.phase = PHASE_FINALISTS
+            self._display.show(
+                f"PruneSearch: max_trials raised to {self.max_trials}; the "
+                f"{self.max_trials - len(self.trials)} new candidates train "
+                "to the end as finalists."
+            )
         while self.phase != PHASE_FINISHED:
             pending = self._pending_candidate()
             if pending is not None:
@@ -345,6 +351,9 @@ class PruneOracle(keras_tuner.Oracle):
         self._record_values(trial)
         self.trials[trial_id] = trial
         self.start_order.append(trial_id)
+        # keras_tuner's display numbers trials from 1; keep it, unprinted.
+        self._display.trial_number[trial_id] = len(self.trials)
+        self._display.trial_start[trial_id] = datetime.now()
         self.candidates[trial_id] = _new_candidate_state()
         self.ongoing_trials[tuner_id] = trial
         self._save_trial(trial)

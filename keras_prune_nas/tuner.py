@@ -151,6 +151,16 @@ class _EpochReporter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _Unit:
+    """What one execution of the current round needs to know."""
+
+    def __init__(self, execution, start, epochs, callbacks):
+        self.execution = execution
+        self.start = start
+        self.epochs = epochs
+        self.callbacks = callbacks
+
+
 class _LiveModel:
     """A candidate's model kept in memory between rounds."""
 
@@ -263,6 +273,12 @@ class PruneSearch(tuner_module.Tuner):
                 "its rounds). "
                 f"Received: max_live_models={max_live_models!r}."
             )
+        if hypermodel is None and type(self).run_trial is PruneSearch.run_trial:
+            raise ValueError(
+                "Received `hypermodel=None`. Pass a HyperModel or a function "
+                "that builds a compiled Keras model from `hp`, or subclass "
+                "PruneSearch and override `run_trial()`."
+            )
         self.seed = seed
         oracle = PruneOracle(
             objective=objective,
@@ -289,7 +305,9 @@ class PruneSearch(tuner_module.Tuner):
         self._best = {}
         self._use_counter = 0
         self._unit_reported = False
+        self._unit = None
         self._epochs = None
+        self._display_verbosity = 1
         super().__init__(oracle, hypermodel, **kwargs)
         self._forwards_batch_hooks = (
             type(self).on_batch_begin is not tuner_module.Tuner.on_batch_begin
@@ -317,7 +335,12 @@ class PruneSearch(tuner_module.Tuner):
             )
         fit_kwargs["epochs"] = epochs
         self._epochs = epochs
+        if self.progress is None:
+            self._display_verbosity = fit_kwargs.get("verbose", self.oracle.verbose)
+        else:
+            self._display_verbosity = 1 if self.progress else 0
         if isinstance(self.oracle, PruneOracle):
+            self.oracle.verbose = self._display_verbosity
             self.oracle.set_epochs(epochs)
         fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
         try:
@@ -329,15 +352,20 @@ class PruneSearch(tuner_module.Tuner):
 
     def on_search_begin(self):
         super().on_search_begin()
-        if self.progress is not None:
-            self.oracle.verbose = 1 if self.progress else 0
+        # keras_tuner has just set the display from `verbose`; `progress`
+        # may say otherwise.
+        self.oracle.verbose = self._display_verbosity
 
     def _maybe_cache_inputs(self, fit_args, fit_kwargs):
         custom_fit = (
             self.hypermodel is not None
             and type(self.hypermodel).fit is not keras_tuner.HyperModel.fit
         )
-        custom_trial = type(self).run_trial is not PruneSearch.run_trial
+        custom_trial = (
+            type(self).run_trial is not PruneSearch.run_trial
+            or type(self)._build_and_fit_model
+            is not PruneSearch._build_and_fit_model
+        )
         if (
             not self.cache_inputs
             or custom_fit
@@ -371,35 +399,42 @@ class PruneSearch(tuner_module.Tuner):
         The oracle's answer to each epoch's report decides when the round
         ends. Returns the list of `History` objects, one per execution.
         """
-        hp = trial.hyperparameters
         epochs = kwargs.pop("epochs", 1)
-        original_callbacks = kwargs.pop("callbacks", None) or []
+        callbacks = kwargs.pop("callbacks", None) or []
         start = _last_step(trial, self.oracle.objective.name) + 1
         histories = []
-        stop_epoch = epochs
         for execution in range(self.executions_per_trial):
-            live = self._checkout(trial, execution, start, original_callbacks)
-            if execution > 0 and stop_epoch <= live.epoch:
-                continue
-            reporter = _EpochReporter(self, trial, obey_oracle=execution == 0)
-            fit_kwargs = dict(kwargs)
-            fit_kwargs.update(
-                initial_epoch=live.epoch,
-                epochs=stop_epoch,
-                callbacks=[live.callbacks, reporter],
-            )
-            result = self.hypermodel.fit(hp, live.model, *args, **fit_kwargs)
-            if reporter.last_epoch is None:
-                # `fit` was overridden and trained nothing through Keras.
-                tuner_utils.validate_trial_results(
-                    result, self.oracle.objective, "HyperModel.fit()"
-                )
-            else:
-                live.epoch = reporter.last_epoch + 1
-            histories.append(result)
+            # Later executions train exactly as far as the first one did.
+            self._unit = _Unit(execution, start, epochs, callbacks)
+            histories.append(self._build_and_fit_model(trial, *args, **kwargs))
             if execution == 0:
-                stop_epoch = live.epoch
+                epochs = self._live[(trial.trial_id, 0)].epoch
         return histories
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        """Continues one execution of the candidate for this round.
+
+        The hook `keras_tuner.Tuner` offers subclasses (AutoKeras overrides
+        it to adapt preprocessing); here it continues the live model instead
+        of building a new one.
+        """
+        unit = self._unit
+        live = self._checkout(trial, unit.execution, unit.start, unit.callbacks)
+        reporter = _EpochReporter(self, trial, obey_oracle=unit.execution == 0)
+        kwargs.update(
+            initial_epoch=live.epoch,
+            epochs=unit.epochs,
+            callbacks=[live.callbacks, reporter],
+        )
+        result = self.hypermodel.fit(trial.hyperparameters, live.model, *args, **kwargs)
+        if reporter.last_epoch is None:
+            # `fit` was overridden and trained nothing through Keras.
+            tuner_utils.validate_trial_results(
+                result, self.oracle.objective, "HyperModel.fit()"
+            )
+        else:
+            live.epoch = reporter.last_epoch + 1
+        return result
 
     def _epoch_metrics(self, logs):
         """The logs of one epoch as the oracle wants them, objective included."""

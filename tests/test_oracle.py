@@ -367,7 +367,21 @@ def test_set_epochs_rejects_bad_values(tmp_path):
             oracle.set_epochs(bad)
 
 
-def test_create_trial_needs_the_epoch_budget():
+def test_without_an_epoch_budget_one_epoch_is_assumed_as_in_fit(tmp_path):
     oracle = PruneOracle(objective="val_accuracy", max_trials=5)
-    with pytest.raises(RuntimeError, match="epoch budget"):
-        oracle.create_trial("tuner0")
+    oracle._set_project_dir(str(tmp_path), "project")
+    trial = oracle.create_trial("tuner0")
+    assert oracle.epochs == 1
+    answer = oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5}, step=0)
+    assert answer.status == TrialStatus.IDLE
+
+
+def test_a_finished_project_grows_with_max_trials(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=3, epochs=2, patience=None)
+    run_search(oracle)
+    grown = make_oracle(tmp_path, max_trials=5, epochs=2, patience=None)
+    grown.reload()
+    run_search(grown)
+    assert len(grown.trials) == 5
+    assert statuses(grown) == {TrialStatus.COMPLETED: 5}
+    assert grown._display.trial_number == {f"{i}": i + 1 for i in range(5)}
