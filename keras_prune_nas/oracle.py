@@ -52,7 +52,7 @@ def _objective_curve(trial, objective_name):
     ]
 
 
-def _last_step(trial, objective_name):
+def last_step(trial, objective_name):
     if not trial.metrics.exists(objective_name):
         return -1
     history = trial.metrics.get_history(objective_name)
@@ -455,7 +455,7 @@ class PruneOracle(keras_tuner.Oracle):
         state = self.candidates[own.trial_id]
         self.any_trained = True
         self.consecutive_failures = 0
-        state["epochs_done"] = _last_step(own, self.objective.name) + 1
+        state["epochs_done"] = last_step(own, self.objective.name) + 1
         state["unit_start"] = state["epochs_done"]
         if (
             state["diverged"]
@@ -605,7 +605,7 @@ class PruneOracle(keras_tuner.Oracle):
     def epochs_trained(self):
         """Total epochs trained by all candidates so far."""
         return sum(
-            _last_step(trial, self.objective.name) + 1
+            last_step(trial, self.objective.name) + 1
             for trial in self.trials.values()
         )
 

@@ -16,7 +16,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_prune_nas import _io
 from keras_prune_nas import _pipeline
 from keras_prune_nas.oracle import PruneOracle
-from keras_prune_nas.oracle import _last_step
+from keras_prune_nas.oracle import last_step
 
 TrialStatus = trial_module.TrialStatus
 _ENDED = (TrialStatus.STOPPED, TrialStatus.COMPLETED, TrialStatus.FAILED)
@@ -401,7 +401,7 @@ class PruneSearch(tuner_module.Tuner):
         """
         epochs = kwargs.pop("epochs", 1)
         callbacks = kwargs.pop("callbacks", None) or []
-        start = _last_step(trial, self.oracle.objective.name) + 1
+        start = last_step(trial, self.oracle.objective.name) + 1
         histories = []
         for execution in range(self.executions_per_trial):
             # Later executions train exactly as far as the first one did.
