@@ -43,3 +43,15 @@ def atomic_save_weights(model, path):
     """`model.save_weights(path)` without ever leaving a partial file."""
     with atomic_path(path) as temporary:
         model.save_weights(temporary)
+
+
+def remove_temporaries(directory):
+    """Removes what writes killed half-way left in `directory`."""
+    if not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        if name.startswith(".tmp-"):
+            try:
+                os.remove(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass

@@ -9,6 +9,7 @@ every survivor has finished round r.
 
 import copy
 import math
+import time
 from datetime import datetime
 
 import keras_tuner
@@ -124,6 +125,12 @@ class PruneOracle(keras_tuner.Oracle):
             the last epoch. Defaults to 5.
         rank_by: "best" (best objective value so far) or "last" (that of the
             last epoch). Defaults to "best".
+        lease_timeout: Seconds, or None. In a distributed search, a worker
+            that has not been heard from for this long (no epoch reported,
+            no request) is taken for dead: its candidate goes to the next
+            worker that asks, which continues it from its last checkpoint.
+            Must be longer than the longest epoch plus a model's build
+            time. None waits for ever, as keras_tuner does. Defaults to 600.
 
     Example:
 
@@ -149,6 +156,7 @@ class PruneOracle(keras_tuner.Oracle):
         epochs_per_round=1,
         patience=5,
         rank_by="best",
+        lease_timeout=600,
     ):
         validate_oracle_parameters(
             max_trials=max_trials,
@@ -159,6 +167,7 @@ class PruneOracle(keras_tuner.Oracle):
             rank_by=rank_by,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            lease_timeout=lease_timeout,
         )
         super().__init__(
             objective=objective,
@@ -175,7 +184,11 @@ class PruneOracle(keras_tuner.Oracle):
         self.epochs_per_round = epochs_per_round
         self.patience = patience
         self.rank_by = rank_by
+        self.lease_timeout = lease_timeout
         self._display = PruneDisplay(oracle=self)
+        # tuner_id -> time.monotonic() of its last request; not saved: after
+        # a restart every worker's clock starts again.
+        self._last_seen = {}
 
         # Set by the tuner from `search(epochs=...)`.
         self.epochs = None
@@ -258,10 +271,12 @@ class PruneOracle(keras_tuner.Oracle):
         if self.epochs is None:
             # Nobody said (PruneSearch.search does): `fit`'s default.
             self.epochs = 1
+        self._last_seen[tuner_id] = time.monotonic()
         if tuner_id in self.ongoing_trials:
             return self.ongoing_trials[tuner_id]
         self.tuner_ids.add(tuner_id)
         self._display.start_clock()
+        self.expire_leases()
 
         trial = self._next_unit(tuner_id)
         if trial is not None:
@@ -292,6 +307,12 @@ class PruneOracle(keras_tuner.Oracle):
             )
         while self.phase != PHASE_FINISHED:
             pending = self._pending_candidate()
+            if pending is not None and self._unit_reported_in_full(pending):
+                # Its worker died after reporting the round's last epoch but
+                # before ending the unit: nothing is left to train.
+                self._record_success(self.trials[pending])
+                self._save_trial(self.trials[pending])
+                continue
             if pending is not None:
                 return self._reissue(pending, tuner_id)
             if self._can_sample():
@@ -317,13 +338,18 @@ class PruneOracle(keras_tuner.Oracle):
                 return trial_id
         return None
 
+    def _unit_reported_in_full(self, trial_id):
+        step = last_step(self.trials[trial_id], self.objective.name)
+        state = self.candidates[trial_id]
+        return step >= state["epochs_done"] and self._should_pause(trial_id, step)
+
     def _reissue(self, trial_id, tuner_id):
         trial = self.trials[trial_id]
         state = self.candidates[trial_id]
-        # Whatever a crashed attempt reported past the last finished round
-        # is dropped, so the curve only holds epochs the model really has.
-        _truncate_metrics(trial, state["epochs_done"])
+        # The epochs a crashed attempt reported stay: the worker continues
+        # from its last checkpoint, and its first report says from where.
         state["unit_start"] = state["epochs_done"]
+        state["fresh"] = True
         trial.status = TrialStatus.RUNNING
         self.ongoing_trials[tuner_id] = trial
         self._save_trial(trial)
@@ -370,12 +396,23 @@ class PruneOracle(keras_tuner.Oracle):
             stopped early, or the candidate diverged).
         """
         trial = self.trials[trial_id]
+        owner = self._owner(trial_id)
+        if owner is None:
+            # A worker whose lease expired (its candidate went elsewhere, or
+            # was ended) reports late: ignore it and tell it to stop.
+            answer = copy.copy(trial)
+            answer.status = TrialStatus.IDLE
+            return answer
+        self._last_seen[owner] = time.monotonic()
         state = self.candidates[trial_id]
-        if step < state["unit_start"]:
-            # The worker restarted from an earlier state (e.g. no checkpoint
-            # survived): its new curve replaces the old one from here on.
+        if state.get("fresh", True):
+            # The first epoch of a unit says where the worker resumed: from
+            # its last checkpoint, or from scratch if none survived. What was
+            # reported from there on is replaced by the new curve.
+            state["fresh"] = False
             _truncate_metrics(trial, step)
-            state["unit_start"] = state["epochs_done"] = step
+            state["unit_start"] = step
+            state["epochs_done"] = min(state["epochs_done"], step)
         super().update_trial(trial_id, metrics, step=step)
 
         if not self._metrics_finite(metrics):
@@ -386,6 +423,42 @@ class PruneOracle(keras_tuner.Oracle):
             else TrialStatus.RUNNING
         )
         return answer
+
+    def _owner(self, trial_id):
+        for tuner_id, trial in self.ongoing_trials.items():
+            if trial.trial_id == trial_id:
+                return tuner_id
+        return None
+
+    @keras_tuner.synchronized
+    def expire_leases(self):
+        """Takes the candidates of workers silent for `lease_timeout` back.
+
+        Returns:
+            The tuner ids whose lease expired.
+        """
+        if self.lease_timeout is None:
+            return []
+        now = time.monotonic()
+        expired = []
+        for tuner_id in sorted(self.tuner_ids):
+            seen = self._last_seen.setdefault(tuner_id, now)
+            if now - seen <= self.lease_timeout:
+                continue
+            expired.append(tuner_id)
+            self.tuner_ids.discard(tuner_id)
+            self._last_seen.pop(tuner_id)
+            trial = self.ongoing_trials.pop(tuner_id, None)
+            if trial is not None:
+                self._display.show(
+                    f"Worker {tuner_id} silent for more than "
+                    f"{self.lease_timeout:g} s (lease_timeout): candidate "
+                    f"{trial.trial_id} goes to the next worker, from its "
+                    "last checkpoint."
+                )
+        if expired:
+            self.save()
+        return expired
 
     def _metrics_finite(self, metrics):
         names = [self.objective.name, "loss"]
@@ -406,12 +479,15 @@ class PruneOracle(keras_tuner.Oracle):
     def end_trial(self, trial):
         """A worker finished its unit of `trial`: record it, maybe cull."""
         own = self.trials[trial.trial_id]
+        owner = self._owner(own.trial_id)
+        if owner is None:
+            # Its lease expired: another worker has or will have it.
+            return
+        self.ongoing_trials.pop(owner)
+        self._last_seen[owner] = time.monotonic()
         own.hyperparameters = trial.hyperparameters
         self.update_space(own.hyperparameters)
         self._record_values(own)
-        for tuner_id, ongoing in list(self.ongoing_trials.items()):
-            if ongoing.trial_id == own.trial_id:
-                self.ongoing_trials.pop(tuner_id)
 
         if trial.status in (TrialStatus.INVALID, TrialStatus.FAILED):
             self._record_failure(own, trial)
@@ -430,13 +506,13 @@ class PruneOracle(keras_tuner.Oracle):
             and state["failures"] <= self.max_retries_per_trial
         )
         if retry:
-            # The retry starts the candidate over from scratch.
-            state["epochs_done"] = state["unit_start"] = 0
-            _truncate_metrics(own, 0)
+            # The retry continues from the candidate's last checkpoint; its
+            # first report says which epoch that is.
             own.status = TrialStatus.RUNNING
             self._display.show(
-                f"Candidate {own.trial_id} crashed; retrying it "
-                f"({state['failures']} of {self.max_retries_per_trial})."
+                f"Candidate {own.trial_id} crashed; retrying it from its last "
+                f"checkpoint ({state['failures']} of "
+                f"{self.max_retries_per_trial})."
             )
             return
         self._end_candidate(own, TrialStatus.FAILED, own.message)
@@ -675,6 +751,7 @@ def _new_candidate_state():
         "done": False,  # it cannot or need not train any further
         "diverged": False,  # a non-finite loss or objective was reported
         "failures": 0,
+        "fresh": True,  # no epoch of the current unit reported yet
     }
 
 
@@ -691,6 +768,7 @@ def validate_oracle_parameters(
     rank_by,
     max_retries_per_trial=0,
     max_consecutive_failed_trials=3,
+    lease_timeout=None,
 ):
     """Checks every culling parameter; raises `ValueError` naming the fix."""
     if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
@@ -720,4 +798,15 @@ def validate_oracle_parameters(
             raise ValueError(
                 f"`{name}` must be an integer >= 0. Received: {name}={value!r}."
             )
+    if lease_timeout is not None and (
+        isinstance(lease_timeout, bool)
+        or not isinstance(lease_timeout, (int, float))
+        or not lease_timeout > 0
+        or not math.isfinite(lease_timeout)
+    ):
+        raise ValueError(
+            "`lease_timeout` must be a number of seconds > 0 (how long a "
+            "silent worker keeps its candidate) or None (for ever). "
+            f"Received: lease_timeout={lease_timeout!r}."
+        )
 

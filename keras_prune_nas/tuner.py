@@ -1,18 +1,23 @@
 """PruneSearch: a drop-in `keras_tuner.RandomSearch` that culls every round."""
 
 import csv
+import glob
 import io
 import json
 import os
+import re
+import time
 
 import numpy as np
 import keras_tuner
 from keras_tuner import errors
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.backend import keras
+from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner as tuner_module
 from keras_tuner.src.engine import tuner_utils
 
+from keras_prune_nas import _distributed
 from keras_prune_nas import _io
 from keras_prune_nas import _pipeline
 from keras_prune_nas.oracle import PruneOracle
@@ -26,6 +31,13 @@ _BATCH_HOOKS = (
     "on_test_batch_begin", "on_test_batch_end",
     "on_predict_batch_begin", "on_predict_batch_end",
 )
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def _is_default(method):
@@ -114,13 +126,13 @@ for _hook in _BATCH_HOOKS + (
 
 
 class _EpochReporter(keras.callbacks.Callback):
-    """Reports every epoch to the oracle and stops `fit` when it says so."""
+    """Reports every epoch to the oracle, checkpoints it, stops when told."""
 
-    def __init__(self, tuner, trial, obey_oracle):
+    def __init__(self, tuner, trial, execution):
         super().__init__()
         self.tuner = tuner
         self.trial = trial
-        self.obey_oracle = obey_oracle
+        self.execution = execution
         self.last_epoch = None
         if tuner._forwards_batch_hooks:
             self.on_batch_begin = self._forward_batch_begin
@@ -136,18 +148,28 @@ class _EpochReporter(keras.callbacks.Callback):
         self.tuner.on_epoch_begin(self.trial, self.model, epoch, logs=logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
-        metrics = self.tuner._epoch_metrics(logs)
-        answer = self.tuner.oracle.update_trial(
+        tuner = self.tuner
+        tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
+        if tuner._lease_lost():
+            # The chief has given this candidate to another worker by now.
+            tuner._abandon_unit(self.trial.trial_id, "its lease expired")
+            self.model.stop_training = True
+            return
+        objective_name = tuner.oracle.objective.name
+        metrics = tuner._epoch_metrics(logs)
+        answer = tuner.oracle.update_trial(
             self.trial.trial_id, metrics, step=epoch
         )
+        tuner._last_contact = time.monotonic()
+        tuner._unit_reported = True
+        if last_step(answer, objective_name) != epoch:
+            # The oracle ignored the report: the candidate is not ours now.
+            tuner._abandon_unit(self.trial.trial_id, "the chief took it back")
+            self.model.stop_training = True
+            return
         self.last_epoch = epoch
-        self.tuner._unit_reported = True
-        self.tuner._remember_if_best(
-            self.trial.trial_id, self.model,
-            metrics[self.tuner.oracle.objective.name],
-        )
-        if self.obey_oracle and answer.status != TrialStatus.RUNNING:
+        tuner._checkpoint(self.trial.trial_id, self.execution, self.model, answer)
+        if self.execution == 0 and answer.status != TrialStatus.RUNNING:
             self.model.stop_training = True
 
 
@@ -207,10 +229,16 @@ class PruneSearch(tuner_module.Tuner):
             (None: train them to the last epoch). Defaults to 5.
         rank_by: "best" or "last": rank survivors by their best objective so
             far or by that of their last epoch. Defaults to "best".
+        lease_timeout: Seconds or None. In a distributed search, a worker
+            not heard from for this long is taken for dead and its candidate
+            continues on another worker from its last checkpoint. Must
+            exceed the longest epoch plus a model's build time. Defaults to
+            600.
         max_live_models: Integer, how many models stay in memory between
-            rounds. Past that the least recently trained are checkpointed to
-            disk (weights and optimizer state) and reloaded when their turn
-            comes; 0 keeps only the model in training. Defaults to 64.
+            rounds. Every epoch is checkpointed to the project directory
+            (weights and optimizer state); past this many, models are freed
+            and reloaded from their checkpoint when their turn comes; 0
+            keeps only the model in training. Defaults to 64.
         cache_inputs: Boolean. With the TensorFlow backend and NumPy inputs,
             build the tf.data pipeline once for the whole search instead of
             once per `fit` call (same batching, shuffling and validation
@@ -257,6 +285,7 @@ class PruneSearch(tuner_module.Tuner):
         epochs_per_round=1,
         patience=5,
         rank_by="best",
+        lease_timeout=600,
         max_live_models=64,
         cache_inputs=True,
         progress=None,
@@ -288,6 +317,7 @@ class PruneSearch(tuner_module.Tuner):
             epochs_per_round=epochs_per_round,
             patience=patience,
             rank_by=rank_by,
+            lease_timeout=lease_timeout,
             seed=seed,
             hyperparameters=hyperparameters,
             tune_new_entries=tune_new_entries,
@@ -298,12 +328,12 @@ class PruneSearch(tuner_module.Tuner):
         self.max_live_models = max_live_models
         self.cache_inputs = cache_inputs
         self.progress = progress
+        self.lease_timeout = lease_timeout
         # (trial_id, execution) -> _LiveModel
         self._live = {}
-        # trial_id -> (objective value, weights, written to disk yet) of its
-        # best epoch so far
-        self._best = {}
         self._use_counter = 0
+        self._last_contact = time.monotonic()
+        self._abandoned = None
         self._unit_reported = False
         self._unit = None
         self._epochs = None
@@ -342,13 +372,38 @@ class PruneSearch(tuner_module.Tuner):
         if isinstance(self.oracle, PruneOracle):
             self.oracle.verbose = self._display_verbosity
             self.oracle.set_epochs(epochs)
+        if dist_utils.is_chief_oracle():
+            # The chief only holds the oracle (and the round barrier) and
+            # answers the workers until the search is over.
+            self.save()
+            _distributed.serve_oracle(self.oracle)
+            self.write_curves()
+            return
         fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
         try:
-            super().search(*fit_args, **fit_kwargs)
+            self._search_loop(fit_args, fit_kwargs)
         finally:
-            self._release(list(self._live_trial_ids()))
+            self._free_live_models()
             if not self._is_worker():
                 self.write_curves()
+
+    def _search_loop(self, fit_args, fit_kwargs):
+        """`BaseTuner.search`'s loop, without spinning while others train."""
+        self.on_search_begin()
+        while True:
+            self.pre_create_trial()
+            trial = self.oracle.create_trial(self.tuner_id)
+            self._last_contact = time.monotonic()
+            if trial.status == TrialStatus.STOPPED:
+                break
+            if trial.status == TrialStatus.IDLE:
+                # Other workers are finishing the round: wait at the barrier.
+                time.sleep(_distributed.IDLE_POLL_SECONDS)
+                continue
+            self.on_trial_begin(trial)
+            self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            self.on_trial_end(trial)
+        self.on_search_end()
 
     def on_search_begin(self):
         super().on_search_begin()
@@ -378,8 +433,9 @@ class PruneSearch(tuner_module.Tuner):
 
     def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
         self._unit_reported = False
+        self._abandoned = None
         results = self.run_trial(trial, *fit_args, **fit_kwargs)
-        if self._unit_reported:
+        if self._unit_reported or self._abandoned:
             return
         # No epoch reached the oracle (e.g. `run_trial` or `HyperModel.fit`
         # was overridden to return a number): report the result once, as
@@ -401,13 +457,17 @@ class PruneSearch(tuner_module.Tuner):
         """
         epochs = kwargs.pop("epochs", 1)
         callbacks = kwargs.pop("callbacks", None) or []
-        start = last_step(trial, self.oracle.objective.name) + 1
+        # Epochs the oracle has heard of; each execution resumes from its
+        # newest checkpoint (or live model) at or before this one.
+        reported = last_step(trial, self.oracle.objective.name) + 1
         histories = []
         for execution in range(self.executions_per_trial):
-            # Later executions train exactly as far as the first one did.
-            self._unit = _Unit(execution, start, epochs, callbacks)
+            self._unit = _Unit(execution, reported, epochs, callbacks)
             histories.append(self._build_and_fit_model(trial, *args, **kwargs))
+            if self._abandoned:
+                break
             if execution == 0:
+                # Later executions train exactly as far as the first one did.
                 epochs = self._live[(trial.trial_id, 0)].epoch
         return histories
 
@@ -419,15 +479,26 @@ class PruneSearch(tuner_module.Tuner):
         of building a new one.
         """
         unit = self._unit
+        key = (trial.trial_id, unit.execution)
         live = self._checkout(trial, unit.execution, unit.start, unit.callbacks)
-        reporter = _EpochReporter(self, trial, obey_oracle=unit.execution == 0)
+        reporter = _EpochReporter(self, trial, unit.execution)
         kwargs.update(
             initial_epoch=live.epoch,
             epochs=unit.epochs,
             callbacks=[live.callbacks, reporter],
         )
-        result = self.hypermodel.fit(trial.hyperparameters, live.model, *args, **kwargs)
-        if reporter.last_epoch is None:
+        try:
+            result = self.hypermodel.fit(
+                trial.hyperparameters, live.model, *args, **kwargs
+            )
+        except BaseException:
+            # Its weights are now somewhere inside an epoch; a retry resumes
+            # from the last checkpoint instead.
+            self._drop_model(key)
+            raise
+        if self._abandoned:
+            self._drop_model(key)
+        elif reporter.last_epoch is None:
             # `fit` was overridden and trained nothing through Keras.
             tuner_utils.validate_trial_results(
                 result, self.oracle.objective, "HyperModel.fit()"
@@ -459,41 +530,80 @@ class PruneSearch(tuner_module.Tuner):
         return metrics
 
     def on_trial_end(self, trial):
+        if self._abandoned:
+            # Not ours any more: ending it would overrule its new worker.
+            print(
+                f"PruneSearch worker {self.tuner_id}: gave candidate "
+                f"{trial.trial_id} up ({self._abandoned}). If epochs take "
+                "longer than `lease_timeout`, raise it.",
+                flush=True,
+            )
+            self._abandoned = None
+            return
         super().on_trial_end(trial)
         self._release(
             [
-                trial_id
-                for trial_id in self._live_trial_ids()
-                if self.oracle.get_trial(trial_id).status in _ENDED
+                ended
+                for ended in map(self.oracle.get_trial, self._live_trial_ids())
+                if ended.status in _ENDED
             ]
         )
 
+    def _lease_lost(self):
+        """True if this worker has been silent so long the chief gave up."""
+        return (
+            self._is_worker()
+            and self.lease_timeout is not None
+            and time.monotonic() - self._last_contact > self.lease_timeout
+        )
+
+    def _abandon_unit(self, trial_id, reason):
+        self._abandoned = reason
+
     # ------------------------------------------------------------------
-    # Live models
+    # Live models and checkpoints
     # ------------------------------------------------------------------
     def _live_trial_ids(self):
-        return {trial_id for trial_id, _ in self._live}
+        return sorted({trial_id for trial_id, _ in self._live})
 
-    def _checkout(self, trial, execution, start, original_callbacks):
-        """The candidate's model at epoch `start`, or a fresh one at epoch 0."""
+    def _checkout(self, trial, execution, reported, original_callbacks):
+        """The candidate's model at its newest epoch the oracle has heard of.
+
+        That is the live model if it is there, else the newest checkpoint
+        at or before epoch `reported`, else a fresh model at epoch 0.
+        """
         key = (trial.trial_id, execution)
+        checkpoints = self._checkpoints(trial.trial_id, execution)
+        for epochs in [n for n in checkpoints if n > reported]:
+            # Written after a report the oracle never saved.
+            _remove(checkpoints.pop(epochs))
         live = self._live.get(key)
-        if live is not None and live.epoch != start:
-            # Out of step with the oracle (a crashed round is retried from
-            # scratch): start over.
-            live.callbacks.finish()
-            live.callbacks.detach()
-            self._live.pop(key)
-            live = None
-            if execution == 0:
-                self._best.pop(trial.trial_id, None)
+        in_memory = (
+            live is not None and live.model is not None and live.epoch <= reported
+        )
+        resume = max(
+            list(checkpoints) + ([live.epoch] if in_memory else []), default=0
+        )
+        if live is not None and not (in_memory and live.epoch == resume):
+            if resume == 0:
+                # Starts over: the callbacks see a new run.
+                live.callbacks.finish()
+                live.callbacks.detach()
+                self._live.pop(key)
+                live = None
+            else:
+                self._drop_model(key)
         if live is None:
             callbacks = self._deepcopy_callbacks(original_callbacks)
             self._configure_tensorboard_dir(callbacks, trial, execution)
             live = _LiveModel(None, 0, ContinuingCallbacks(callbacks))
             self._live[key] = live
         if live.model is None:
-            live.model, live.epoch = self._restore(trial, execution, start)
+            live.model = self._build_candidate(trial.hyperparameters)
+            live.epoch = resume
+            if resume:
+                _io.remove_temporaries(self.get_trial_dir(trial.trial_id))
+                self._load_checkpoint(trial.trial_id, live.model, checkpoints[resume])
         self._use_counter += 1
         live.last_used = self._use_counter
         self._evict_beyond_limit(keep=key)
@@ -522,90 +632,106 @@ class PruneSearch(tuner_module.Tuner):
             optimizer.build(model.trainable_variables)
         return model
 
-    def _resume_paths(self, trial_id, execution):
-        base = os.path.join(self.get_trial_dir(trial_id), f"resume_{execution}")
-        return base + ".weights.h5", base + ".json"
+    def _checkpoint_path(self, trial_id, execution, epochs):
+        return os.path.join(
+            self.get_trial_dir(trial_id),
+            f"checkpoint_{execution}_epoch{epochs:04d}.weights.h5",
+        )
 
-    def _restore(self, trial, execution, start):
-        """Builds the model; loads the checkpoint at `start` if there is one."""
-        model = self._build_candidate(trial.hyperparameters)
-        weights_path, epoch_path = self._resume_paths(trial.trial_id, execution)
-        if start == 0 or not os.path.exists(epoch_path):
-            return model, 0
-        with open(epoch_path) as stream:
-            saved_epoch = json.load(stream)["epoch"]
-        if saved_epoch != start:
-            return model, 0
+    def _checkpoints(self, trial_id, execution):
+        """{epochs trained: path} of the candidate's checkpoints on disk."""
+        pattern = re.compile(rf"checkpoint_{execution}_epoch(\d+)\.weights\.h5$")
+        found = {}
+        for path in glob.glob(
+            os.path.join(self.get_trial_dir(trial_id), f"checkpoint_{execution}_*")
+        ):
+            match = pattern.search(os.path.basename(path))
+            if match:
+                found[int(match.group(1))] = path
+        return found
+
+    def _best_epochs(self, trial):
+        """Epoch count at the candidate's best epoch (whose weights it keeps)."""
+        name = self.oracle.objective.name
+        if not trial.metrics.exists(name):
+            return None
+        step = trial.metrics.get_best_step(name)
+        return None if step is None else step + 1
+
+    def _checkpoint(self, trial_id, execution, model, answer):
+        """Saves the epoch just reported; keeps it and the best epoch's only.
+
+        Written after the report, so a checkpoint never runs ahead of the
+        oracle; atomic, so a kill mid-save leaves the previous one intact.
+        """
+        epochs = last_step(answer, self.oracle.objective.name) + 1
+        self._save_build_config(trial_id, model)
+        _io.atomic_save_weights(model, self._checkpoint_path(trial_id, execution, epochs))
+        keep = {epochs, self._best_epochs(answer)}
+        for old_epochs, path in self._checkpoints(trial_id, execution).items():
+            if old_epochs not in keep:
+                _remove(path)
+
+    def _load_checkpoint(self, trial_id, model, path):
         if not model.built:
-            model.build_from_config(self._load_build_config(trial.trial_id))
-        # The optimizer's variables must exist before `load_weights` can
-        # fill them; otherwise Keras skips them and Adam starts over.
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(weights_path)
-        return model, start
+            model.build_from_config(self._load_build_config(trial_id))
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            # The optimizer's variables must exist before `load_weights` can
+            # fill them; otherwise Keras skips them and Adam starts over.
+            optimizer.build(model.trainable_variables)
+        model.load_weights(path)
 
     def _evict_beyond_limit(self, keep):
-        in_memory = [k for k, live in self._live.items() if live.model is not None]
-        excess = len(in_memory) - self.max_live_models
-        if excess <= 0:
-            return
-        candidates = sorted(
-            (k for k in in_memory if k != keep),
-            key=lambda k: self._live[k].last_used,
-        )
-        for key in candidates[:excess]:
-            self._evict(key)
+        others = [
+            k for k, live in self._live.items()
+            if live.model is not None and k != keep
+        ]
+        excess = len(others) + 1 - self.max_live_models
+        # Rounds hand candidates out in the same order every time, so the
+        # model trained most recently is the one needed again last: evict
+        # it first (evicting the least recent would miss on every model once
+        # the population exceeds the limit).
+        others.sort(key=lambda k: self._live[k].last_used, reverse=True)
+        for key in others[:max(excess, 0)]:
+            self._drop_model(key)
 
-    def _evict(self, key):
-        """Checkpoints a live model (weights and optimizer) and frees it."""
-        trial_id, execution = key
-        live = self._live[key]
-        weights_path, epoch_path = self._resume_paths(trial_id, execution)
-        self._save_build_config(trial_id, live.model)
-        _io.atomic_save_weights(live.model, weights_path)
-        _io.atomic_write_json(epoch_path, {"epoch": live.epoch})
-        self._write_best(trial_id)
-        live.callbacks.detach()
-        live.model = None
+    def _drop_model(self, key):
+        """Frees a live model; its checkpoint on disk stays."""
+        live = self._live.get(key)
+        if live is not None:
+            live.callbacks.detach()
+            live.model = None
 
-    def _release(self, trial_ids):
-        """Ends the candidates' callbacks, writes their best weights, frees them."""
-        for trial_id in trial_ids:
-            for key in [k for k in self._live if k[0] == trial_id]:
+    def _release(self, trials):
+        """Ends the callbacks of ended candidates, frees them, prunes files.
+
+        Only the checkpoint of the best epoch of the first execution stays:
+        `load_model` needs it.
+        """
+        for trial in trials:
+            best = self._best_epochs(trial)
+            for key in [k for k in self._live if k[0] == trial.trial_id]:
                 live = self._live.pop(key)
                 if live.model is not None:
-                    self._save_build_config(trial_id, live.model)
+                    self._save_build_config(trial.trial_id, live.model)
                 live.callbacks.finish()
                 live.callbacks.detach()
-                for path in self._resume_paths(*key):
-                    if os.path.exists(path):
-                        os.remove(path)
-            self._write_best(trial_id)
-            self._best.pop(trial_id, None)
+                for epochs, path in self._checkpoints(*key).items():
+                    if key[1] != 0 or epochs != best:
+                        _remove(path)
 
-    # ------------------------------------------------------------------
-    # Best weights
-    # ------------------------------------------------------------------
-    def _remember_if_best(self, trial_id, model, value):
-        best = self._best.get(trial_id)
-        if not np.isfinite(value):
-            return
-        if best is None or self.oracle.objective.better_than(value, best[0]):
-            self._best[trial_id] = (value, model.get_weights(), False)
+    def _free_live_models(self):
+        """At the end of `search` (or its interruption): frees every model.
 
-    def _best_weights_path(self, trial_id):
-        return os.path.join(self.get_trial_dir(trial_id), "best_weights.npz")
-
-    def _write_best(self, trial_id):
-        best = self._best.get(trial_id)
-        if best is None or best[2]:
-            return
-        value, weights, _ = best
-        buffer = io.BytesIO()
-        np.savez(buffer, *weights)
-        _io.atomic_write_bytes(self._best_weights_path(trial_id), buffer.getvalue())
-        self._best[trial_id] = (value, weights, True)
+        Unfinished candidates keep their checkpoints, to resume from.
+        """
+        trials = [self.oracle.get_trial(t) for t in self._live_trial_ids()]
+        self._release([t for t in trials if t.status in _ENDED])
+        for key, live in list(self._live.items()):
+            live.callbacks.finish()
+            live.callbacks.detach()
+            self._live.pop(key)
 
     def _save_build_config(self, trial_id, model):
         path = self._get_build_config_fname(trial_id)
@@ -618,18 +744,16 @@ class PruneSearch(tuner_module.Tuner):
 
     def load_model(self, trial):
         """A fresh model of `trial` with the weights of its best epoch."""
-        model = self._build_candidate(trial.hyperparameters)
-        path = self._best_weights_path(trial.trial_id)
-        if not os.path.exists(path):
+        epochs = self._best_epochs(trial)
+        path = epochs and self._checkpoint_path(trial.trial_id, 0, epochs)
+        if not path or not os.path.exists(path):
             raise FileNotFoundError(
-                f"Trial {trial.trial_id} has no saved weights ({path}): it "
-                "failed before finishing an epoch, or its search is still "
-                "running in another process."
+                f"Trial {trial.trial_id} has no checkpoint of its best epoch "
+                f"({path or 'it reported no epoch'}): it failed before "
+                "finishing an epoch, or its files were removed."
             )
-        if not model.built:
-            model.build_from_config(self._load_build_config(trial.trial_id))
-        with np.load(path) as stored:
-            model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
+        model = self._build_candidate(trial.hyperparameters)
+        self._load_checkpoint(trial.trial_id, model, path)
         return model
 
     # ------------------------------------------------------------------

@@ -4,7 +4,9 @@ No Keras training here: each candidate's quality is its `quality`
 hyperparameter, so which candidates survive is known in advance.
 """
 
+import copy
 import math
+import time
 
 import keras_tuner as kt
 import pytest
@@ -165,29 +167,95 @@ def test_update_trial_answers_pause_at_the_end_of_the_round(tmp_path):
 
 
 def test_state_round_trip_mid_round_resumes_identically(tmp_path):
-    reference = make_oracle(tmp_path / "reference", patience=3)
+    reference = make_oracle(tmp_path / "reference", patience=3, epochs_per_round=2)
     run_search(reference)
 
-    oracle = make_oracle(tmp_path / "resumed", patience=3)
+    oracle = make_oracle(tmp_path / "resumed", patience=3, epochs_per_round=2)
     for _ in range(70):  # into round 2
         run_unit(oracle)
     in_flight = oracle.create_trial("tuner0")
-    oracle.update_trial(in_flight.trial_id, {"val_accuracy": 0.0}, step=1)
-    oracle.save()
+    start = culling_start(oracle, in_flight)
+    value = rising_curve(in_flight, start)
+    # The first of the unit's two epochs is reported, then the process dies.
+    oracle.update_trial(
+        in_flight.trial_id, {"val_accuracy": value, "loss": 1 - value}, step=start
+    )
 
-    restored = make_oracle(tmp_path / "resumed", patience=3)
+    restored = make_oracle(tmp_path / "resumed", patience=3, epochs_per_round=2)
     restored.reload()
     assert restored.round == oracle.round == 1
     assert restored.ongoing_trials == {}  # re-issued, not left running
     assert restored.cull_history == oracle.cull_history
+    # The reported epoch survived the crash: the worker resumes after it.
+    assert len(restored.curve(in_flight.trial_id)) == start + 1
     run_search(restored)
 
     assert restored.cull_history == reference.cull_history
     assert statuses(restored) == statuses(reference)
     assert restored.epochs_trained() == reference.epochs_trained()
-    # The half-reported epoch of the interrupted unit was replaced.
-    curve = restored.curve(in_flight.trial_id)
-    assert 0.0 not in curve[1:]
+
+
+def test_unit_resumed_from_an_older_checkpoint_replaces_the_newer_epochs(tmp_path):
+    oracle = make_oracle(tmp_path, patience=3, epochs_per_round=2)
+    for _ in range(60):
+        run_unit(oracle)
+    trial = oracle.create_trial("tuner0")
+    start = culling_start(oracle, trial)
+    assert start >= 2
+    oracle.update_trial(trial.trial_id, {"val_accuracy": 0.0, "loss": 1.0}, step=start)
+
+    restored = make_oracle(tmp_path, patience=3, epochs_per_round=2)
+    restored.reload()
+    again = restored.create_trial("tuner1")
+    assert again.trial_id == trial.trial_id
+    # No checkpoint survived past epoch 1: the worker resumes from there.
+    restored.update_trial(trial.trial_id, {"val_accuracy": 0.5, "loss": 0.5}, step=1)
+    curve = restored.curve(trial.trial_id)
+    assert len(curve) == 2 and curve[1] == 0.5
+    assert restored.candidates[trial.trial_id]["epochs_done"] == 1
+
+
+def test_unit_reported_in_full_before_a_crash_is_not_trained_again(tmp_path):
+    oracle = make_oracle(tmp_path, patience=3)
+    for _ in range(55):
+        run_unit(oracle)
+    trial = oracle.create_trial("tuner0")
+    start = culling_start(oracle, trial)
+    value = rising_curve(trial, start)
+    answer = oracle.update_trial(
+        trial.trial_id, {"val_accuracy": value, "loss": 1 - value}, step=start
+    )
+    assert answer.status == TrialStatus.IDLE  # the round's only epoch
+
+    restored = make_oracle(tmp_path, patience=3)
+    restored.reload()
+    following = restored.create_trial("tuner0")
+    assert following.trial_id != trial.trial_id
+    assert restored.candidates[trial.trial_id]["epochs_done"] == start + 1
+
+
+def test_lease_expiry_hands_a_silent_workers_candidate_to_another(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=12, lease_timeout=0.05, epochs_per_round=2)
+    taken = copy.copy(oracle.create_trial("dead"))
+    oracle.update_trial(taken.trial_id, {"val_accuracy": 0.1, "loss": 0.9}, step=0)
+    # A worker asking again before its lease expires gets its own unit back.
+    assert oracle.create_trial("dead").trial_id == taken.trial_id
+    time.sleep(0.1)
+    assert oracle.expire_leases() == ["dead"]
+    assert "dead" not in oracle.tuner_ids and oracle.ongoing_trials == {}
+
+    # A late report and end of the silent worker are ignored; it is told to stop.
+    late = oracle.update_trial(taken.trial_id, {"val_accuracy": 0.9, "loss": 0.1}, step=1)
+    assert late.status == TrialStatus.IDLE
+    taken.status = TrialStatus.COMPLETED
+    oracle.end_trial(taken)
+    assert oracle.curve(taken.trial_id) == [0.1]
+    assert oracle.candidates[taken.trial_id]["epochs_done"] == 0
+
+    # The next worker to ask continues it after the reported epoch.
+    again = oracle.create_trial("alive")
+    assert again.trial_id == taken.trial_id
+    assert culling_start(oracle, again) == 1
 
 
 def test_get_state_set_state_carries_everything(tmp_path):
