@@ -204,6 +204,8 @@ class PruneOracle(keras_tuner.Oracle):
         self.cull_history = []
         self.any_trained = False
         self.consecutive_failures = 0
+        # One entry per worker taken for dead: tuner_id, trial_id (or None).
+        self.expired_leases = []
         self._notified_no_cull = False
 
     # ------------------------------------------------------------------
@@ -449,6 +451,9 @@ class PruneOracle(keras_tuner.Oracle):
             self.tuner_ids.discard(tuner_id)
             self._last_seen.pop(tuner_id)
             trial = self.ongoing_trials.pop(tuner_id, None)
+            self.expired_leases.append(
+                {"tuner_id": tuner_id, "trial_id": trial and trial.trial_id}
+            )
             if trial is not None:
                 self._display.show(
                     f"Worker {tuner_id} silent for more than "
@@ -706,6 +711,7 @@ class PruneOracle(keras_tuner.Oracle):
                     "cull_history": self.cull_history,
                     "any_trained": self.any_trained,
                     "consecutive_failures": self.consecutive_failures,
+                    "expired_leases": self.expired_leases,
                 }
             }
         )
@@ -728,6 +734,7 @@ class PruneOracle(keras_tuner.Oracle):
         self.cull_history = prune["cull_history"]
         self.any_trained = prune["any_trained"]
         self.consecutive_failures = prune["consecutive_failures"]
+        self.expired_leases = prune.get("expired_leases", [])
 
     def reload(self):
         super().reload()

@@ -366,7 +366,9 @@ class PruneSearch(tuner_module.Tuner):
         fit_kwargs["epochs"] = epochs
         self._epochs = epochs
         if self.progress is None:
-            self._display_verbosity = fit_kwargs.get("verbose", self.oracle.verbose)
+            self._display_verbosity = fit_kwargs.get(
+                "verbose", getattr(self.oracle, "verbose", "auto")
+            )
         else:
             self._display_verbosity = 1 if self.progress else 0
         if isinstance(self.oracle, PruneOracle):
@@ -793,6 +795,13 @@ class PruneSearch(tuner_module.Tuner):
         writer.writerows(rows)
         _io.atomic_write_text(path, stream.getvalue())
         return path
+
+    def reload(self):
+        super().reload()
+        if not self._is_worker():
+            # Before any worker runs: what writes killed half-way left behind.
+            for directory, _, _ in os.walk(self.project_dir):
+                _io.remove_temporaries(directory)
 
     def save(self):
         if not self._is_worker():

@@ -1,0 +1,85 @@
+"""One search process for the crash-resume and distributed tests.
+
+Run as a script: `python tests/search_process.py DIRECTORY EPOCH_LOG [options]`.
+Under keras_tuner's chief/worker environment variables (KERASTUNER_TUNER_ID,
+KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) it is the chief or a worker of
+a distributed search; without them a single-process search. Every epoch any
+process trains is appended to EPOCH_LOG as "tuner_id,trial_id,epoch", before
+it is reported, so a test can count the epochs really trained, including
+those a killed process never reported.
+"""
+
+import argparse
+import os
+
+import keras
+from sklearn.datasets import load_digits
+
+import keras_prune_nas as kpn
+
+
+def build_mlp(hp):
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(hp.Int("units", 8, 64, sampling="log"), activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class LoggedSearch(kpn.PruneSearch):
+    def __init__(self, epoch_log, *args, **kwargs):
+        self.epoch_log = epoch_log
+        super().__init__(*args, **kwargs)
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "single")
+        with open(self.epoch_log, "a") as stream:
+            stream.write(f"{tuner_id},{trial.trial_id},{epoch}\n")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("directory")
+    parser.add_argument("epoch_log")
+    parser.add_argument("--max-trials", type=int, default=12)
+    parser.add_argument("--min-survivors", type=int, default=4)
+    parser.add_argument("--cull-fraction", type=float, default=0.3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs-per-round", type=int, default=1)
+    parser.add_argument("--lease-timeout", type=float, default=600)
+    parser.add_argument("--max-live-models", type=int, default=64)
+    args = parser.parse_args()
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    tuner = LoggedSearch(
+        args.epoch_log,
+        build_mlp,
+        objective="val_accuracy",
+        max_trials=args.max_trials,
+        seed=3,
+        cull_fraction=args.cull_fraction,
+        min_survivors=args.min_survivors,
+        epochs_per_round=args.epochs_per_round,
+        patience=None,
+        lease_timeout=args.lease_timeout,
+        max_live_models=args.max_live_models,
+        directory=args.directory,
+        project_name="search",
+    )
+    tuner.search(
+        x[:600], y[:600], epochs=args.epochs,
+        validation_data=(x[600:900], y[600:900]), verbose=0,
+    )
+
+
+if __name__ == "__main__":
+    main()

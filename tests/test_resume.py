@@ -1,0 +1,148 @@
+"""A search killed with SIGKILL and started again resumes where it was.
+
+Real processes (`tests/search_process.py`), real training, real kills.
+`patience=None`, so an uninterrupted search trains a fixed number of epochs
+whatever the random numbers, and the interrupted one can be held to it.
+"""
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras_tuner as kt
+import pytest
+
+import keras_prune_nas as kpn
+from keras_prune_nas import culling
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "search_process.py")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The search in SCRIPT: 12 candidates, culled by 30% down to 4, 5 epochs.
+PLAN = culling.planned_epochs(12, 5, 0.3, 4, 1)
+
+
+def process_env(**variables):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        env.pop(name, None)
+    env.update(variables)
+    return env
+
+
+def start(directory, epoch_log, *options, **variables):
+    return subprocess.Popen(
+        [sys.executable, SCRIPT, str(directory), str(epoch_log), *options],
+        env=process_env(**variables),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def finish(process, timeout=600):
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def epoch_lines(epoch_log):
+    if not os.path.exists(epoch_log):
+        return []
+    with open(epoch_log) as stream:
+        return [line.strip().split(",") for line in stream if line.strip()]
+
+
+def kill_when(process, epoch_log, condition, timeout=300):
+    """SIGKILLs `process` once the epochs it logged satisfy `condition`."""
+    deadline = time.monotonic() + timeout
+    while not condition(epoch_lines(epoch_log)):
+        assert process.poll() is None, "the search ended before the kill point"
+        assert time.monotonic() < deadline, "the kill point never came"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def oracle_state(directory):
+    with open(os.path.join(directory, "search", "oracle.json")) as stream:
+        return json.load(stream)
+
+
+def reload(directory):
+    return kpn.PruneSearch(
+        lambda hp: None, objective="val_accuracy", max_trials=12,
+        cull_fraction=0.3, min_survivors=4, patience=None, seed=3,
+        directory=directory, project_name="search",
+    )
+
+
+def check_finished_search(directory):
+    tuner = reload(directory)
+    oracle = tuner.oracle
+    statuses = collections.Counter(t.status for t in oracle.trials.values())
+    assert len(oracle.trials) == 12
+    assert statuses == {"STOPPED": 8, "COMPLETED": 4}
+    assert oracle.epochs_trained() == PLAN["total"]
+    alive = [record["alive"] for record in oracle.cull_history]
+    assert alive == culling.cull_schedule(12, 0.3, 4)[:-1]
+    return tuner
+
+
+def test_search_killed_mid_round_resumes_without_retraining(tmp_path):
+    reference_log = tmp_path / "reference.log"
+    finish(start(tmp_path / "reference", reference_log))
+    reference = check_finished_search(tmp_path / "reference")
+    assert len(epoch_lines(reference_log)) == PLAN["total"]
+
+    directory, log = tmp_path / "killed", tmp_path / "killed.log"
+    # Kill 1: in round 2, part-way through the population.
+    first = start(directory, log)
+    kill_when(first, log, lambda lines: len(lines) >= 12 + 4)
+    history_at_kill = oracle_state(directory)["prune"]["cull_history"]
+    assert len(history_at_kill) == 1
+    # Kill 2: among the finalists.
+    second = start(directory, log)
+    kill_when(second, log, lambda lines: len(lines) >= PLAN["total"] - 3)
+    history_at_second_kill = oracle_state(directory)["prune"]["cull_history"]
+    finish(start(directory, log))
+
+    resumed = check_finished_search(directory)
+    history = resumed.oracle.cull_history
+    # The culls made before each kill stand unchanged.
+    assert history[: len(history_at_kill)] == history_at_kill
+    assert history[: len(history_at_second_kill)] == history_at_second_kill
+    assert [len(r["culled"]) for r in history] == [
+        len(r["culled"]) for r in reference.oracle.cull_history
+    ]
+    # Epochs trained in all three processes: those of an uninterrupted run,
+    # plus at most the one epoch in flight at each kill.
+    lines = epoch_lines(log)
+    assert PLAN["total"] <= len(lines) <= PLAN["total"] + 2
+    # No candidate started over: epoch 0 was trained once per candidate.
+    per_trial = collections.Counter((trial, epoch) for _, trial, epoch in lines)
+    assert all(per_trial[(t, "0")] == 1 for t in resumed.oracle.trials)
+    # The result is a usable model with the weights of its best epoch.
+    best_trial = resumed.oracle.get_best_trials(1)[0]
+    assert best_trial.status == "COMPLETED"
+    resumed.hypermodel = kt.HyperModel()
+    resumed.hypermodel.build = _build_for(resumed)
+    model = resumed.get_best_models(1)[0]
+    assert model.count_params() > 0
+    leftovers = [
+        name for _, _, names in os.walk(directory) for name in names
+        if name.startswith(".tmp-")
+    ]
+    assert leftovers == []
+
+
+def _build_for(tuner):
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    try:
+        import search_process
+    finally:
+        sys.path.pop(0)
+    return search_process.build_mlp
