@@ -79,7 +79,7 @@ def validate_classification_data(x, y, where="the data", integer_labels=True):
         raise ValueError(
             f"{where} has {x.shape[0]} samples in x but {y.shape[0]} labels in y."
         )
-    if not np.issubdtype(x.dtype, np.number):
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise ValueError(
             f"{where} has non-numeric features (dtype {x.dtype}); encode them "
             "as numbers first."

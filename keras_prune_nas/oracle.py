@@ -218,6 +218,18 @@ class PruneOracle(keras_tuner.Oracle):
                 "`epochs` must be an integer >= 1 (the most epochs any "
                 f"candidate trains). Received: epochs={epochs!r}."
             )
+        if (
+            self.epochs is not None
+            and self.epochs != epochs
+            and self.trials
+            and self.phase != PHASE_FINISHED
+        ):
+            raise ValueError(
+                f"This project's search was started with epochs={self.epochs} "
+                f"and is not finished; resuming it with epochs={epochs} would "
+                f"change its plan. Pass epochs={self.epochs} to resume it, or "
+                "overwrite=True (or another project_name) to start afresh."
+            )
         self.epochs = epochs
         if self.phase != PHASE_FINISHED and not self._notified_no_cull:
             self._notified_no_cull = True
@@ -724,8 +736,20 @@ class PruneOracle(keras_tuner.Oracle):
                 "tuner, not of PruneSearch. Use another `project_name` or "
                 "`directory`, or pass `overwrite=True` to start afresh."
             )
-        super().set_state(state)
         prune = state["prune"]
+        changed = [
+            f"{name}={prune[name]!r} (now {getattr(self, name)!r})"
+            for name in ("cull_fraction", "min_survivors", "epochs_per_round", "rank_by")
+            if prune[name] != getattr(self, name)
+        ]
+        if changed and prune["phase"] != PHASE_FINISHED:
+            raise ValueError(
+                "This project directory holds an unfinished PruneSearch run "
+                f"with other culling parameters: {', '.join(changed)}. Pass "
+                "the same values to resume it, or overwrite=True (or another "
+                "project_name) to start afresh."
+            )
+        super().set_state(state)
         self.epochs = prune["epochs"]
         self.phase = prune["phase"]
         self.round = prune["round"]

@@ -20,6 +20,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_prune_nas import _distributed
 from keras_prune_nas import _io
 from keras_prune_nas import _pipeline
+from keras_prune_nas import _validation
 from keras_prune_nas.oracle import PruneOracle
 from keras_prune_nas.oracle import last_step
 
@@ -364,6 +365,7 @@ class PruneSearch(tuner_module.Tuner):
                 f"candidate trains. Received: epochs={epochs!r}."
             )
         fit_kwargs["epochs"] = epochs
+        _validation.check_search_inputs(self.hypermodel, fit_args, fit_kwargs)
         self._epochs = epochs
         if self.progress is None:
             self._display_verbosity = fit_kwargs.get(
@@ -381,6 +383,10 @@ class PruneSearch(tuner_module.Tuner):
             _distributed.serve_oracle(self.oracle)
             self.write_curves()
             return
+        if self.hypermodel is not None and not self._customized_training():
+            _validation.probe_first_candidate(
+                self._build_hypermodel, self.oracle.objective, fit_args, fit_kwargs
+            )
         fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
         try:
             self._search_loop(fit_args, fit_kwargs)
@@ -413,20 +419,23 @@ class PruneSearch(tuner_module.Tuner):
         # may say otherwise.
         self.oracle.verbose = self._display_verbosity
 
-    def _maybe_cache_inputs(self, fit_args, fit_kwargs):
+    def _customized_training(self):
+        """True if a subclass or the hypermodel trains its own way."""
         custom_fit = (
             self.hypermodel is not None
             and type(self.hypermodel).fit is not keras_tuner.HyperModel.fit
         )
-        custom_trial = (
-            type(self).run_trial is not PruneSearch.run_trial
+        return (
+            custom_fit
+            or type(self).run_trial is not PruneSearch.run_trial
             or type(self)._build_and_fit_model
             is not PruneSearch._build_and_fit_model
         )
+
+    def _maybe_cache_inputs(self, fit_args, fit_kwargs):
         if (
             not self.cache_inputs
-            or custom_fit
-            or custom_trial
+            or self._customized_training()
             or keras.backend.backend() != "tensorflow"
         ):
             return fit_args, fit_kwargs

@@ -1,0 +1,155 @@
+"""Checks of `search()`'s inputs, made before any candidate trains.
+
+Each raises one `ValueError` (or `TypeError`) that names the problem and the
+fix, so that a search never dies on its first epoch, or worse after an hour.
+Inputs that are not arrays (tf.data datasets, generators, dicts of arrays)
+are passed on unchecked: Keras checks them when it reads them.
+"""
+
+import numpy as np
+import keras_tuner
+from keras_tuner.src.backend import keras
+
+from keras_prune_nas.datasets import validate_classification_data
+from keras_prune_nas.hypermodel import NASHyperModel
+
+# Samples the objective check evaluates the first candidate on.
+_PROBE_SAMPLES = 32
+
+
+def as_array(value):
+    """`value` as a NumPy array if it is array-like data, else None."""
+    if value is None or isinstance(value, (dict, str, bytes)):
+        return None
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+        try:
+            return np.asarray(value)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def fit_arrays(fit_args, fit_kwargs):
+    """(x, y, validation (x, y) or None) as arrays, or Nones where unknown."""
+    x = fit_args[0] if len(fit_args) > 0 else fit_kwargs.get("x")
+    y = fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y")
+    validation = fit_kwargs.get("validation_data")
+    val_x = val_y = None
+    if isinstance(validation, (tuple, list)) and len(validation) in (2, 3):
+        val_x, val_y = as_array(validation[0]), as_array(validation[1])
+    return as_array(x), as_array(y), (val_x, val_y)
+
+
+def check_search_inputs(hypermodel, fit_args, fit_kwargs):
+    """Checks the data given to `search` against itself and the hypermodel."""
+    callbacks = fit_kwargs.get("callbacks") or []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(
+            "`callbacks` must be a list of keras.callbacks.Callback instances. "
+            f"Received: {type(callbacks).__name__}."
+        )
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise TypeError(
+                "Every entry of `callbacks` must be a keras.callbacks.Callback "
+                f"instance; received {callback!r}. (A class must be "
+                "instantiated: `EarlyStopping()`, not `EarlyStopping`.)"
+            )
+    x, y, (val_x, val_y) = fit_arrays(fit_args, fit_kwargs)
+    nas = hypermodel if isinstance(hypermodel, NASHyperModel) else None
+    for data_x, data_y, where in (
+        (x, y, "The training data (x, y)"),
+        (val_x, val_y, "validation_data"),
+    ):
+        if data_x is None or data_y is None:
+            continue
+        _check_pair(data_x, data_y, where, nas)
+
+
+def _check_pair(x, y, where, nas):
+    validate_classification_data(x, y, where=where, integer_labels=nas is not None)
+    if np.issubdtype(y.dtype, np.number) and not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"{where} has NaN or infinite labels in y; drop those samples first."
+        )
+    if nas is None:
+        return
+    if tuple(x.shape[1:]) != tuple(nas.input_shape):
+        raise ValueError(
+            f"{where}: each sample of x has shape {tuple(x.shape[1:])}, but "
+            f"NASHyperModel was given input_shape={tuple(nas.input_shape)}. "
+            "Pass input_shape=x.shape[1:], or reshape x."
+        )
+    if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+        raise ValueError(
+            f"{where}: NASHyperModel wants one integer class label per sample; "
+            f"y has shape {y.shape} (one-hot?). Pass y.argmax(axis=1)."
+        )
+    low, high = int(np.min(y)), int(np.max(y))
+    if low < 0 or high >= nas.num_classes:
+        raise ValueError(
+            f"{where} has labels from {low} to {high}, outside 0.."
+            f"{nas.num_classes - 1} (num_classes={nas.num_classes}). Pass "
+            f"num_classes={high + 1} if there are that many classes, or "
+            "encode the labels as 0..num_classes-1 (LabelEncoder)."
+        )
+
+
+def logged_metrics(model, x, y, has_validation):
+    """The names `fit` will log every epoch, found by evaluating a few samples."""
+    names = model.evaluate(
+        x[:_PROBE_SAMPLES], y[:_PROBE_SAMPLES], verbose=0, return_dict=True
+    )
+    names = sorted(names)
+    if has_validation:
+        names += [f"val_{name}" for name in names]
+    return names
+
+
+def check_objective_logged(objective, logged, has_validation):
+    """Raises if a metric the objective needs is not among `logged`."""
+    objectives = getattr(objective, "objectives", None) or [objective]
+    for single in objectives:
+        if single.name in logged:
+            continue
+        hint = ""
+        if single.name.startswith("val_") and not has_validation:
+            hint = (
+                " It is a validation metric: pass validation_data=(x_val, "
+                "y_val) or validation_split to search()."
+            )
+        raise ValueError(
+            f"The objective {single.name!r} is not among the metrics the model "
+            f"logs every epoch: {logged}.{hint} Pass one of those as "
+            "`objective`, or compile the model with that metric."
+        )
+
+
+def probe_first_candidate(build, objective, fit_args, fit_kwargs):
+    """Builds one model (default hyperparameters) and checks the objective.
+
+    Only for array data; the model is evaluated on a few samples, never
+    trained. A model that cannot be built is left for the search to report.
+    """
+    x, y, (val_x, val_y) = fit_arrays(fit_args, fit_kwargs)
+    if x is None or y is None:
+        return
+    try:
+        model = build(keras_tuner.HyperParameters())
+    except Exception:
+        return
+    if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+        return
+    has_validation = val_x is not None or bool(fit_kwargs.get("validation_split"))
+    try:
+        logged = logged_metrics(model, x, y, has_validation)
+    except Exception as error:
+        raise ValueError(
+            "A model of the search space (default hyperparameters) cannot "
+            f"evaluate the first samples of x and y: {error}\nCheck that x "
+            "matches the model's input shape and y its output (classes, "
+            "one-hot or not)."
+        ) from error
+    check_objective_logged(objective, logged, has_validation)
