@@ -158,8 +158,9 @@ def test_diverging_candidate_is_culled_and_search_goes_on(digits, tmp_path):
 
     def build(hp):
         built.append(hp.values.get("init_seed"))
-        # The candidate sampled third diverges at once.
-        return build_mlp(hp, explode=len(built) == 4)
+        # The candidate sampled third diverges at once (builds 1 and 2:
+        # keras_tuner learning the space, the objective probe of search).
+        return build_mlp(hp, explode=len(built) == 5)
 
     tuner = kpn.PruneSearch(
         build, objective="val_accuracy", max_trials=8, min_survivors=3,
