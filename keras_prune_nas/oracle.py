@@ -207,6 +207,8 @@ class PruneOracle(keras_tuner.Oracle):
         # One entry per worker taken for dead: tuner_id, trial_id (or None).
         self.expired_leases = []
         self._notified_no_cull = False
+        # Trials changed since the last save; see `_persist`.
+        self._unsaved_trials = set()
 
     # ------------------------------------------------------------------
     # Plan
@@ -325,7 +327,7 @@ class PruneOracle(keras_tuner.Oracle):
                 # Its worker died after reporting the round's last epoch but
                 # before ending the unit: nothing is left to train.
                 self._record_success(self.trials[pending])
-                self._save_trial(self.trials[pending])
+                self._unsaved_trials.add(pending)
                 continue
             if pending is not None:
                 return self._reissue(pending, tuner_id)
@@ -511,8 +513,7 @@ class PruneOracle(keras_tuner.Oracle):
         else:
             self._record_success(own)
         self._advance()
-        self._save_trial(own)
-        self.save()
+        self._persist(own)
 
     def _record_failure(self, own, reported):
         state = self.candidates[own.trial_id]
@@ -585,8 +586,9 @@ class PruneOracle(keras_tuner.Oracle):
         trial.message = message
         if trial.metrics.exists(self.objective.name):
             self.score_trial(trial)
-        self.end_order.append(trial.trial_id)
-        self._save_trial(trial)
+        if trial.trial_id not in self.end_order:
+            self.end_order.append(trial.trial_id)
+        self._unsaved_trials.add(trial.trial_id)
 
     # ------------------------------------------------------------------
     # The barrier
@@ -654,9 +656,7 @@ class PruneOracle(keras_tuner.Oracle):
             self._end_candidate(
                 self.trials[trial_id],
                 TrialStatus.STOPPED,
-                f"Culled after epoch {epoch} (round {self.round + 1}): ranked "
-                f"{rank} of {len(population)} with {self.objective.name} "
-                f"{_format(score)} ({self.rank_by} so far).",
+                self._cull_message(self.round, epoch, rank, len(population), score),
             )
             record["culled"].append(
                 {"trial_id": trial_id, "rank": rank, "score": score}
@@ -669,6 +669,13 @@ class PruneOracle(keras_tuner.Oracle):
             f"culled {len(culled):>3}  best {self.objective.name} "
             f"{_format(scores[best_id])} (trial {best_id})  "
             f"elapsed {self._display.elapsed()}"
+        )
+
+    def _cull_message(self, round_index, epoch, rank, alive, score):
+        return (
+            f"Culled after epoch {epoch} (round {round_index + 1}): ranked "
+            f"{rank} of {alive} with {self.objective.name} {_format(score)} "
+            f"({self.rank_by} so far)."
         )
 
     def _finish(self, reason):
@@ -766,9 +773,45 @@ class PruneOracle(keras_tuner.Oracle):
         # every candidate that has not finished its round is handed out
         # again anyway, from its last finished round.
         self._retry_queue = []
+        self._catch_up_trial_files()
 
     def save(self):
         _io.atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _persist(self, *trials):
+        """Saves the oracle, then the trials that changed.
+
+        In this order: a kill in between leaves trial files behind the
+        oracle's state, and `reload` brings them up to date from it.
+        """
+        self.save()
+        for trial_id in sorted(self._unsaved_trials | {t.trial_id for t in trials}):
+            self._save_trial(self.trials[trial_id])
+        self._unsaved_trials.clear()
+
+    def _catch_up_trial_files(self):
+        """Re-applies the culls and finishes that a kill kept from trial files."""
+        for trial_id in [t for t in self.trials if t not in self.candidates]:
+            # Sampled, but killed before the oracle saved it: it will be
+            # sampled again (the random state is the saved one).
+            del self.trials[trial_id]
+        for record in self.cull_history:
+            for entry in record["culled"]:
+                trial = self.trials[entry["trial_id"]]
+                if trial.status != TrialStatus.STOPPED:
+                    self._end_candidate(
+                        trial, TrialStatus.STOPPED,
+                        self._cull_message(
+                            record["round"], record["epoch"], entry["rank"],
+                            record["alive"], entry["score"],
+                        ),
+                    )
+        if self.phase != PHASE_CULLING:
+            for trial_id in self.population():
+                if self.candidates[trial_id]["done"]:
+                    self._finish_finalist(self.trials[trial_id])
+        if self._unsaved_trials:
+            self._persist()
 
     def _save_trial(self, trial):
         path = f"{self._get_trial_dir(trial.trial_id)}/trial.json"

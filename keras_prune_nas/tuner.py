@@ -34,6 +34,15 @@ _BATCH_HOOKS = (
 )
 
 
+def _holds_epoch(trial, objective_name, epoch):
+    """True if the oracle recorded `epoch` in the trial it answered with."""
+    if not trial.metrics.exists(objective_name):
+        return False
+    return any(
+        obs.step == epoch for obs in trial.metrics.get_history(objective_name)
+    )
+
+
 def _remove(path):
     try:
         os.remove(path)
@@ -163,13 +172,15 @@ class _EpochReporter(keras.callbacks.Callback):
         )
         tuner._last_contact = time.monotonic()
         tuner._unit_reported = True
-        if last_step(answer, objective_name) != epoch:
+        if not _holds_epoch(answer, objective_name, epoch):
             # The oracle ignored the report: the candidate is not ours now.
             tuner._abandon_unit(self.trial.trial_id, "the chief took it back")
             self.model.stop_training = True
             return
         self.last_epoch = epoch
-        tuner._checkpoint(self.trial.trial_id, self.execution, self.model, answer)
+        tuner._checkpoint(
+            self.trial.trial_id, self.execution, self.model, epoch + 1, answer
+        )
         if self.execution == 0 and answer.status != TrialStatus.RUNNING:
             self.model.stop_training = True
 
@@ -365,6 +376,8 @@ class PruneSearch(tuner_module.Tuner):
                 f"candidate trains. Received: epochs={epochs!r}."
             )
         fit_kwargs["epochs"] = epochs
+        # keras_tuner's own check (and message) first, then ours.
+        self._deepcopy_callbacks(fit_kwargs.get("callbacks") or [])
         _validation.check_search_inputs(self.hypermodel, fit_args, fit_kwargs)
         self._epochs = epochs
         if self.progress is None:
@@ -669,13 +682,12 @@ class PruneSearch(tuner_module.Tuner):
         step = trial.metrics.get_best_step(name)
         return None if step is None else step + 1
 
-    def _checkpoint(self, trial_id, execution, model, answer):
+    def _checkpoint(self, trial_id, execution, model, epochs, answer):
         """Saves the epoch just reported; keeps it and the best epoch's only.
 
         Written after the report, so a checkpoint never runs ahead of the
         oracle; atomic, so a kill mid-save leaves the previous one intact.
         """
-        epochs = last_step(answer, self.oracle.objective.name) + 1
         self._save_build_config(trial_id, model)
         _io.atomic_save_weights(model, self._checkpoint_path(trial_id, execution, epochs))
         keep = {epochs, self._best_epochs(answer)}

@@ -16,6 +16,7 @@ from test_resume import check_finished_search
 from test_resume import epoch_lines
 from test_resume import finish
 from test_resume import kill_when
+from test_resume import no_process_outlives_its_test  # noqa: F401 (fixture)
 from test_resume import start
 
 pytestmark = pytest.mark.slow

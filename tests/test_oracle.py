@@ -453,3 +453,44 @@ def test_a_finished_project_grows_with_max_trials(tmp_path):
     assert len(grown.trials) == 5
     assert statuses(grown) == {TrialStatus.COMPLETED: 5}
     assert grown._display.trial_number == {f"{i}": i + 1 for i in range(5)}
+
+
+def test_reload_catches_trial_files_up_with_a_cull_a_kill_interrupted(tmp_path):
+    oracle = make_oracle(tmp_path)
+    for _ in range(50):  # round 1 done: the cull is in oracle.json
+        run_unit(oracle)
+    culled = [entry["trial_id"] for entry in oracle.cull_history[0]["culled"]]
+    # The kill came after oracle.json was saved, before the culled trial
+    # files were: on disk they still say RUNNING.
+    for trial_id in culled:
+        stale = copy.deepcopy(oracle.trials[trial_id])
+        stale.status = TrialStatus.RUNNING
+        stale.message = None
+        oracle._save_trial(stale)
+
+    restored = make_oracle(tmp_path)
+    restored.reload()
+    for trial_id in culled:
+        assert restored.trials[trial_id].status == TrialStatus.STOPPED
+        assert restored.trials[trial_id].message == oracle.trials[trial_id].message
+    assert len(restored.population()) == 43
+
+
+def test_reload_drops_a_candidate_sampled_but_not_saved_by_the_oracle(tmp_path):
+    oracle = make_oracle(tmp_path)
+    for _ in range(3):
+        run_unit(oracle)
+    oracle_file = oracle._get_oracle_fname()
+    with open(oracle_file) as stream:
+        saved_before = stream.read()
+    sampled = oracle.create_trial("tuner0")
+    # The kill came after the trial file was written, before oracle.json was.
+    with open(oracle_file, "w") as stream:
+        stream.write(saved_before)
+
+    restored = make_oracle(tmp_path)
+    restored.reload()
+    assert sampled.trial_id not in restored.trials
+    again = restored.create_trial("tuner0")
+    assert again.trial_id == sampled.trial_id
+    assert again.hyperparameters.values == sampled.hyperparameters.values

@@ -35,12 +35,27 @@ def process_env(**variables):
     return env
 
 
+STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def start(directory, epoch_log, *options, **variables):
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, SCRIPT, str(directory), str(epoch_log), *options],
         env=process_env(**variables),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    STARTED.append(process)
+    return process
 
 
 def finish(process, timeout=600):

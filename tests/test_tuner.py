@@ -274,3 +274,27 @@ def test_validation_split_and_batch_size_follow_fit(digits, tmp_path):
     split_at = int(len(x) * 0.75)
     val_accuracy = model.evaluate(x[split_at:], y[split_at:], verbose=0)[1]
     assert val_accuracy == pytest.approx(trial.score, abs=1e-6)
+
+
+def test_several_executions_per_candidate_report_averaged_epochs(digits, tmp_path):
+    x, y, xv, yv = digits
+    tuner = kpn.PruneSearch(
+        build_mlp, objective="val_accuracy", max_trials=6, cull_fraction=0.3,
+        min_survivors=3, patience=None, seed=2, executions_per_trial=2,
+        directory=tmp_path,
+    )
+    tuner.search(x, y, epochs=4, validation_data=(xv, yv), verbose=0)
+    plan = culling.planned_epochs(6, 4, 0.3, 3, 1)
+    assert tuner.oracle.epochs_trained() == plan["total"]
+    for trial in tuner.oracle.trials.values():
+        history = trial.metrics.get_history("val_accuracy")
+        # Both executions reported every epoch; the oracle averages them.
+        assert all(len(obs.value) == 2 for obs in history)
+    # Once the search is over, only the best epoch of execution 0 stays.
+    for trial in tuner.oracle.trials.values():
+        names = sorted(
+            n for n in os.listdir(tuner.get_trial_dir(trial.trial_id))
+            if n.startswith("checkpoint_")
+        )
+        assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.weights.h5"]
+    assert tuner.get_best_models(1)[0].predict(xv[:2], verbose=0).shape == (2, 10)
