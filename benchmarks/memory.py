@@ -8,7 +8,7 @@ reloaded from its checkpoint, and the peak RSS of the whole process
 models are live, and falls as candidates are culled and released.
 
     python benchmarks/memory.py                        # 50 and 200 candidates
-    python benchmarks/memory.py --trials 50 --max-live-models 16
+    python benchmarks/memory.py --trials 200 --max-live-models 64
 """
 
 import argparse
@@ -102,7 +102,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--max-live-models", type=int, default=64)
+    parser.add_argument("--max-live-models", type=int, default=256)
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--directory", default=None, help=argparse.SUPPRESS)

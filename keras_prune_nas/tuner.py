@@ -162,7 +162,7 @@ class _EpochReporter(keras.callbacks.Callback):
         tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
         if tuner._lease_lost():
             # The chief has given this candidate to another worker by now.
-            tuner._abandon_unit(self.trial.trial_id, "its lease expired")
+            tuner._abandoned = "its lease expired"
             self.model.stop_training = True
             return
         objective_name = tuner.oracle.objective.name
@@ -174,7 +174,7 @@ class _EpochReporter(keras.callbacks.Callback):
         tuner._unit_reported = True
         if not _holds_epoch(answer, objective_name, epoch):
             # The oracle ignored the report: the candidate is not ours now.
-            tuner._abandon_unit(self.trial.trial_id, "the chief took it back")
+            tuner._abandoned = "the chief took it back"
             self.model.stop_training = True
             return
         self.last_epoch = epoch
@@ -250,7 +250,10 @@ class PruneSearch(tuner_module.Tuner):
             rounds. Every epoch is checkpointed to the project directory
             (weights and optimizer state); past this many, models are freed
             and reloaded from their checkpoint when their turn comes; 0
-            keeps only the model in training. Defaults to 64.
+            keeps only the model in training. TensorFlow keeps memory
+            (about 15 MiB on digits) for every model built, for the life of
+            the process, and a reload builds the model again: lower this
+            only when the weights themselves are large. Defaults to 256.
         cache_inputs: Boolean. With the TensorFlow backend and NumPy inputs,
             build the tf.data pipeline once for the whole search instead of
             once per `fit` call (same batching, shuffling and validation
@@ -298,7 +301,7 @@ class PruneSearch(tuner_module.Tuner):
         patience=5,
         rank_by="best",
         lease_timeout=600,
-        max_live_models=64,
+        max_live_models=256,
         cache_inputs=True,
         progress=None,
         **kwargs,
@@ -394,6 +397,11 @@ class PruneSearch(tuner_module.Tuner):
             # answers the workers until the search is over.
             self.save()
             _distributed.serve_oracle(self.oracle)
+            for trial in self.oracle.trials.values():
+                # Workers prune what they trained last; a worker that died
+                # left its candidates' files behind.
+                if trial.status in _ENDED:
+                    self._prune_checkpoints(trial)
             self.write_curves()
             return
         if self.hypermodel is not None and not self._customized_training():
@@ -581,9 +589,6 @@ class PruneSearch(tuner_module.Tuner):
             and time.monotonic() - self._last_contact > self.lease_timeout
         )
 
-    def _abandon_unit(self, trial_id, reason):
-        self._abandoned = reason
-
     # ------------------------------------------------------------------
     # Live models and checkpoints
     # ------------------------------------------------------------------
@@ -733,16 +738,21 @@ class PruneSearch(tuner_module.Tuner):
         `load_model` needs it.
         """
         for trial in trials:
-            best = self._best_epochs(trial)
             for key in [k for k in self._live if k[0] == trial.trial_id]:
                 live = self._live.pop(key)
                 if live.model is not None:
                     self._save_build_config(trial.trial_id, live.model)
                 live.callbacks.finish()
                 live.callbacks.detach()
-                for epochs, path in self._checkpoints(*key).items():
-                    if key[1] != 0 or epochs != best:
-                        _remove(path)
+            self._prune_checkpoints(trial)
+
+    def _prune_checkpoints(self, trial):
+        """Removes an ended candidate's checkpoints but its best epoch's."""
+        best = self._best_epochs(trial)
+        for execution in range(self.executions_per_trial):
+            for epochs, path in self._checkpoints(trial.trial_id, execution).items():
+                if execution != 0 or epochs != best:
+                    _remove(path)
 
     def _free_live_models(self):
         """At the end of `search` (or its interruption): frees every model.

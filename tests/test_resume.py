@@ -104,6 +104,13 @@ def check_finished_search(directory):
     assert oracle.epochs_trained() == PLAN["total"]
     alive = [record["alive"] for record in oracle.cull_history]
     assert alive == culling.cull_schedule(12, 0.3, 4)[:-1]
+    # Of every candidate's checkpoints, only its best epoch's is left.
+    for trial in oracle.trials.values():
+        names = [
+            name for name in os.listdir(tuner.get_trial_dir(trial.trial_id))
+            if name.startswith("checkpoint_")
+        ]
+        assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.weights.h5"]
     return tuner
 
 

@@ -298,3 +298,38 @@ def test_several_executions_per_candidate_report_averaged_epochs(digits, tmp_pat
         )
         assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.weights.h5"]
     assert tuner.get_best_models(1)[0].predict(xv[:2], verbose=0).shape == (2, 10)
+
+
+def test_culled_and_finished_models_are_released(digits, tmp_path):
+    """Nothing of ours keeps a model alive once its candidate has ended."""
+    import gc
+    import weakref
+
+    x, y, xv, yv = digits
+    built = []
+
+    class Tracked(kpn.PruneSearch):
+        def _build_candidate(self, hp):
+            model = super()._build_candidate(hp)
+            built.append((self.oracle.ongoing_trials.get(self.tuner_id), weakref.ref(model)))
+            return model
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            gc.collect()
+            for ongoing, ref in built:
+                if ongoing is None or ref() is None:
+                    continue
+                status = self.oracle.get_trial(ongoing.trial_id).status
+                assert status not in (TrialStatus.STOPPED, TrialStatus.COMPLETED), (
+                    f"the model of ended candidate {ongoing.trial_id} is still alive"
+                )
+
+    tuner = Tracked(
+        build_mlp, objective="val_accuracy", max_trials=10, cull_fraction=0.3,
+        min_survivors=3, patience=None, seed=8, directory=tmp_path,
+    )
+    tuner.search(x, y, epochs=5, validation_data=(xv, yv), verbose=0)
+    gc.collect()
+    assert len(built) >= 10
+    assert [ref for _, ref in built if ref() is not None] == []
