@@ -295,6 +295,10 @@ class PruneOracle(keras_tuner.Oracle):
         self.expire_leases()
 
         trial = self._next_unit(tuner_id)
+        if self._unsaved_trials:
+            # A cull or a finished finalist on the way (the barrier was
+            # reached here, not in `end_trial`).
+            self._persist()
         if trial is not None:
             return trial
         if self.ongoing_trials:
@@ -537,7 +541,7 @@ class PruneOracle(keras_tuner.Oracle):
         if not self.any_trained:
             self.consecutive_failures += 1
             if self.consecutive_failures >= self.max_consecutive_failed_trials:
-                self.save()
+                self._persist(own)
                 raise RuntimeError(
                     f"The first {self.consecutive_failures} candidates all "
                     "failed, so the search stops: the model-building or "

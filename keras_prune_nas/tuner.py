@@ -397,11 +397,7 @@ class PruneSearch(tuner_module.Tuner):
             # answers the workers until the search is over.
             self.save()
             _distributed.serve_oracle(self.oracle)
-            for trial in self.oracle.trials.values():
-                # Workers prune what they trained last; a worker that died
-                # left its candidates' files behind.
-                if trial.status in _ENDED:
-                    self._prune_checkpoints(trial)
+            self._prune_all_checkpoints()
             self.write_curves()
             return
         if self.hypermodel is not None and not self._customized_training():
@@ -414,6 +410,7 @@ class PruneSearch(tuner_module.Tuner):
         finally:
             self._free_live_models()
             if not self._is_worker():
+                self._prune_all_checkpoints()
                 self.write_curves()
 
     def _search_loop(self, fit_args, fit_kwargs):
@@ -753,6 +750,16 @@ class PruneSearch(tuner_module.Tuner):
             for epochs, path in self._checkpoints(trial.trial_id, execution).items():
                 if execution != 0 or epochs != best:
                     _remove(path)
+
+    def _prune_all_checkpoints(self):
+        """Prunes every ended candidate's files, not only those held here.
+
+        A process killed after its candidate ended leaves its files behind;
+        so does a worker that died.
+        """
+        for trial in self.oracle.trials.values():
+            if trial.status in _ENDED:
+                self._prune_checkpoints(trial)
 
     def _free_live_models(self):
         """At the end of `search` (or its interruption): frees every model.
