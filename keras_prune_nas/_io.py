@@ -39,12 +39,6 @@ def atomic_write_json(path, obj):
     atomic_write_text(path, json.dumps(obj))
 
 
-def atomic_save_weights(model, path):
-    """`model.save_weights(path)` without ever leaving a partial file."""
-    with atomic_path(path) as temporary:
-        model.save_weights(temporary)
-
-
 def remove_temporaries(directory):
     """Removes what writes killed half-way left in `directory`."""
     if not os.path.isdir(directory):

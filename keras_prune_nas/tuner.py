@@ -17,6 +17,7 @@ from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner as tuner_module
 from keras_tuner.src.engine import tuner_utils
 
+from keras_prune_nas import _checkpoint
 from keras_prune_nas import _distributed
 from keras_prune_nas import _io
 from keras_prune_nas import _pipeline
@@ -661,12 +662,14 @@ class PruneSearch(tuner_module.Tuner):
     def _checkpoint_path(self, trial_id, execution, epochs):
         return os.path.join(
             self.get_trial_dir(trial_id),
-            f"checkpoint_{execution}_epoch{epochs:04d}.weights.h5",
+            f"checkpoint_{execution}_epoch{epochs:04d}{_checkpoint.SUFFIX}",
         )
 
     def _checkpoints(self, trial_id, execution):
         """{epochs trained: path} of the candidate's checkpoints on disk."""
-        pattern = re.compile(rf"checkpoint_{execution}_epoch(\d+)\.weights\.h5$")
+        pattern = re.compile(
+            rf"checkpoint_{execution}_epoch(\d+){re.escape(_checkpoint.SUFFIX)}$"
+        )
         found = {}
         for path in glob.glob(
             os.path.join(self.get_trial_dir(trial_id), f"checkpoint_{execution}_*")
@@ -691,7 +694,7 @@ class PruneSearch(tuner_module.Tuner):
         oracle; atomic, so a kill mid-save leaves the previous one intact.
         """
         self._save_build_config(trial_id, model)
-        _io.atomic_save_weights(model, self._checkpoint_path(trial_id, execution, epochs))
+        _checkpoint.save(model, self._checkpoint_path(trial_id, execution, epochs))
         keep = {epochs, self._best_epochs(answer)}
         for old_epochs, path in self._checkpoints(trial_id, execution).items():
             if old_epochs not in keep:
@@ -702,10 +705,10 @@ class PruneSearch(tuner_module.Tuner):
             model.build_from_config(self._load_build_config(trial_id))
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
-            # The optimizer's variables must exist before `load_weights` can
-            # fill them; otherwise Keras skips them and Adam starts over.
+            # The optimizer's variables must exist to be filled; otherwise
+            # Adam would start over.
             optimizer.build(model.trainable_variables)
-        model.load_weights(path)
+        _checkpoint.load(model, path)
 
     def _evict_beyond_limit(self, keep):
         others = [

@@ -224,7 +224,7 @@ def test_bad_input_raises_one_clear_error_before_training(case, tmp_path):
     make, error, message = CASES[case]
     with pytest.raises(error, match=message):
         make(tmp_path)
-    assert list(tmp_path.rglob("checkpoint_*.weights.h5")) == []
+    assert list(tmp_path.rglob("checkpoint_*.npz")) == []
 
 
 def test_there_are_at_least_fifteen_cases():

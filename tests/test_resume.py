@@ -110,7 +110,7 @@ def check_finished_search(directory):
             name for name in os.listdir(tuner.get_trial_dir(trial.trial_id))
             if name.startswith("checkpoint_")
         ]
-        assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.weights.h5"]
+        assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.npz"]
     return tuner
 
 

@@ -296,7 +296,7 @@ def test_several_executions_per_candidate_report_averaged_epochs(digits, tmp_pat
             n for n in os.listdir(tuner.get_trial_dir(trial.trial_id))
             if n.startswith("checkpoint_")
         )
-        assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.weights.h5"]
+        assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.npz"]
     assert tuner.get_best_models(1)[0].predict(xv[:2], verbose=0).shape == (2, 10)
 
 
