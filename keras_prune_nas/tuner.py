@@ -35,6 +35,11 @@ _BATCH_HOOKS = (
 )
 
 
+# Marks a checkpoint saved for an epoch not yet accepted by the oracle;
+# the saving tuner's id follows.
+_PENDING = ".pending-"
+
+
 def _holds_epoch(trial, objective_name, epoch):
     """True if the oracle recorded `epoch` in the trial it answered with."""
     if not trial.metrics.exists(objective_name):
@@ -168,6 +173,9 @@ class _EpochReporter(keras.callbacks.Callback):
             return
         objective_name = tuner.oracle.objective.name
         metrics = tuner._epoch_metrics(logs)
+        pending = tuner._save_pending_checkpoint(
+            self.trial.trial_id, self.execution, self.model, epoch + 1
+        )
         answer = tuner.oracle.update_trial(
             self.trial.trial_id, metrics, step=epoch
         )
@@ -175,12 +183,13 @@ class _EpochReporter(keras.callbacks.Callback):
         tuner._unit_reported = True
         if not _holds_epoch(answer, objective_name, epoch):
             # The oracle ignored the report: the candidate is not ours now.
+            _remove(pending)
             tuner._abandoned = "the chief took it back"
             self.model.stop_training = True
             return
         self.last_epoch = epoch
-        tuner._checkpoint(
-            self.trial.trial_id, self.execution, self.model, epoch + 1, answer
+        tuner._commit_checkpoint(
+            self.trial.trial_id, self.execution, pending, epoch + 1, answer
         )
         if self.execution == 0 and answer.status != TrialStatus.RUNNING:
             self.model.stop_training = True
@@ -600,9 +609,10 @@ class PruneSearch(tuner_module.Tuner):
         at or before epoch `reported`, else a fresh model at epoch 0.
         """
         key = (trial.trial_id, execution)
+        self._settle_pending_checkpoints(trial)
         checkpoints = self._checkpoints(trial.trial_id, execution)
         for epochs in [n for n in checkpoints if n > reported]:
-            # Written after a report the oracle never saved.
+            # Of a report the oracle never saved.
             _remove(checkpoints.pop(epochs))
         live = self._live.get(key)
         in_memory = (
@@ -687,17 +697,57 @@ class PruneSearch(tuner_module.Tuner):
         step = trial.metrics.get_best_step(name)
         return None if step is None else step + 1
 
-    def _checkpoint(self, trial_id, execution, model, epochs, answer):
-        """Saves the epoch just reported; keeps it and the best epoch's only.
+    def _save_pending_checkpoint(self, trial_id, execution, model, epochs):
+        """Saves the epoch about to be reported, under a pending name.
 
-        Written after the report, so a checkpoint never runs ahead of the
-        oracle; atomic, so a kill mid-save leaves the previous one intact.
+        Saved before the report, so a kill between the report and the save
+        cannot leave a reported epoch without weights; named as pending
+        until the oracle accepts the report, so a worker that lost its
+        candidate never overwrites the new owner's checkpoint.
         """
         self._save_build_config(trial_id, model)
-        _checkpoint.save(model, self._checkpoint_path(trial_id, execution, epochs))
+        final = self._checkpoint_path(trial_id, execution, epochs)
+        pending = f"{final}{_PENDING}{self.tuner_id}"
+        _checkpoint.save(model, pending)
+        return pending
+
+    def _commit_checkpoint(self, trial_id, execution, pending, epochs, answer):
+        """Makes the reported epoch's checkpoint final; keeps it and the best."""
+        try:
+            os.replace(pending, self._checkpoint_path(trial_id, execution, epochs))
+        except FileNotFoundError:
+            pass  # another process settled it already
         keep = {epochs, self._best_epochs(answer)}
         for old_epochs, path in self._checkpoints(trial_id, execution).items():
             if old_epochs not in keep:
+                _remove(path)
+
+    def _settle_pending_checkpoints(self, trial):
+        """Finalizes what a kill left pending: kept if the oracle has its epoch.
+
+        A pending checkpoint whose epoch the oracle recorded was reported
+        just before the kill; any other was never reported and is dropped.
+        """
+        reported = last_step(trial, self.oracle.objective.name) + 1
+        pattern = re.compile(
+            rf"^(checkpoint_\d+_epoch(\d+){re.escape(_checkpoint.SUFFIX)})"
+            rf"{re.escape(_PENDING)}"
+        )
+        directory = self.get_trial_dir(trial.trial_id)
+        if not os.path.isdir(directory):
+            return
+        for name in os.listdir(directory):
+            match = pattern.match(name)
+            if not match:
+                continue
+            path = os.path.join(directory, name)
+            final = os.path.join(directory, match.group(1))
+            if int(match.group(2)) <= reported and not os.path.exists(final):
+                try:
+                    os.replace(path, final)
+                except FileNotFoundError:
+                    pass
+            else:
                 _remove(path)
 
     def _load_checkpoint(self, trial_id, model, path):
@@ -748,6 +798,7 @@ class PruneSearch(tuner_module.Tuner):
 
     def _prune_checkpoints(self, trial):
         """Removes an ended candidate's checkpoints but its best epoch's."""
+        self._settle_pending_checkpoints(trial)
         best = self._best_epochs(trial)
         for execution in range(self.executions_per_trial):
             for epochs, path in self._checkpoints(trial.trial_id, execution).items():

@@ -333,3 +333,51 @@ def test_culled_and_finished_models_are_released(digits, tmp_path):
     gc.collect()
     assert len(built) >= 10
     assert [ref for _, ref in built if ref() is not None] == []
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL: nothing of the search's clean-up may help."""
+
+
+def test_kill_between_report_and_checkpoint_keeps_the_reported_weights(digits, tmp_path):
+    """The last epoch of a finalist is reported, then the process dies.
+
+    On restart the oracle has that epoch, so nothing trains it again: its
+    weights must come from the checkpoint saved before the report.
+    """
+    x, y, xv, yv = digits
+    options = dict(
+        objective="val_accuracy", max_trials=8, cull_fraction=0.3,
+        min_survivors=3, patience=None, seed=5, directory=tmp_path,
+    )
+
+    class DiesAfterFirstFinalReport(kpn.PruneSearch):
+        def _commit_checkpoint(self, trial_id, execution, pending, epochs, answer):
+            if epochs == 4:
+                raise _Killed()
+            super()._commit_checkpoint(trial_id, execution, pending, epochs, answer)
+
+        def _settle_pending_checkpoints(self, trial):
+            pass  # a killed process settles nothing
+
+    with pytest.raises(_Killed):
+        DiesAfterFirstFinalReport(build_mlp, **options).search(
+            x, y, epochs=4, validation_data=(xv, yv), verbose=0
+        )
+    tuner = kpn.PruneSearch(build_mlp, **options)
+    tuner.search(x, y, epochs=4, validation_data=(xv, yv), verbose=0)
+
+    plan = culling.planned_epochs(8, 4, 0.3, 3, 1)
+    assert tuner.oracle.epochs_trained() == plan["total"]
+    finalists = [
+        t for t in tuner.oracle.trials.values() if t.status == TrialStatus.COMPLETED
+    ]
+    # The schedule 8, 6, 5, 4 reaches epochs=4 before 3 are left.
+    assert len(finalists) == 4
+    for trial in finalists:
+        names = sorted(os.listdir(tuner.get_trial_dir(trial.trial_id)))
+        checkpoints = [n for n in names if n.startswith("checkpoint_")]
+        assert checkpoints == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.npz"]
+        model = tuner.load_model(trial)
+        accuracy = model.evaluate(xv, yv, verbose=0, return_dict=True)["accuracy"]
+        assert accuracy == pytest.approx(trial.score, abs=1e-6)
