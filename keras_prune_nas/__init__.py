@@ -7,21 +7,35 @@ tuner = kpn.PruneSearch(build_model, objective="val_accuracy", max_trials=50)
 tuner.search(x, y, epochs=20, validation_data=(x_val, y_val))
 best_model = tuner.get_best_models(1)[0]
 ```
+
+The public classes are imported on first use, so the pure parts
+(`keras_prune_nas.culling`, `keras_prune_nas.analysis`) load without Keras.
 """
 
-from keras_prune_nas.hypermodel import NASHyperModel
-from keras_prune_nas.hypermodel import SearchSpace
-from keras_prune_nas.oracle import PruneOracle
-from keras_prune_nas.tuner import ContinuingCallbacks
-from keras_prune_nas.tuner import PruneSearch
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ContinuingCallbacks",
-    "NASHyperModel",
-    "PruneOracle",
-    "PruneSearch",
-    "SearchSpace",
-    "__version__",
-]
+_PUBLIC = {
+    "ContinuingCallbacks": "keras_prune_nas.tuner",
+    "NASHyperModel": "keras_prune_nas.hypermodel",
+    "PruneOracle": "keras_prune_nas.oracle",
+    "PruneSearch": "keras_prune_nas.tuner",
+    "SearchSpace": "keras_prune_nas.hypermodel",
+    "SecretaryOracle": "keras_prune_nas.secretary",
+    "SecretarySearch": "keras_prune_nas.secretary",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_prune_nas' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

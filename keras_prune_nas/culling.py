@@ -232,6 +232,72 @@ def planned_epochs(population, epochs, cull_fraction=0.15, min_survivors=10,
     }
 
 
+def validate_complexity_penalty(complexity_penalty):
+    """Checks `complexity_penalty`: a finite number >= 0."""
+    if (
+        isinstance(complexity_penalty, bool)
+        or not isinstance(complexity_penalty, (int, float))
+        or not math.isfinite(complexity_penalty)
+        or complexity_penalty < 0
+    ):
+        raise ValueError(
+            "`complexity_penalty` must be a finite number >= 0 (the objective "
+            "given up per tenfold increase in parameters, e.g. 0.01; 0 turns "
+            f"it off). Received: complexity_penalty={complexity_penalty!r}."
+        )
+
+
+def penalized_score(score, parameters, complexity_penalty, direction):
+    """`score` with a penalty for model size, in the objective's direction.
+
+    ``score - penalty * log10(parameters)`` for "max" and
+    ``score + penalty * log10(parameters)`` for "min": a model ten times
+    larger must be `complexity_penalty` better to rank the same. An unusable
+    score stays None; a model without parameters is not penalized.
+
+    >>> round(penalized_score(0.9, 1000, 0.01, "max"), 6)
+    0.87
+    """
+    if not is_usable(score):
+        return None
+    if not complexity_penalty or not parameters or parameters < 1:
+        return float(score)
+    penalty = complexity_penalty * math.log10(parameters)
+    return float(score - penalty if direction == "max" else score + penalty)
+
+
+def secretary_observe_count(candidates):
+    """How many candidates the secretary rule only observes: floor(n / e)."""
+    return int(math.floor(candidates / math.e))
+
+
+def secretary_accepts(index, candidates, observe, score, benchmark, direction):
+    """The secretary rule's decision on the candidate at position `index`.
+
+    Args:
+        index: 0-based position of the candidate in sampling order.
+        candidates: How many candidates the search samples at most.
+        observe: How many are only observed (`secretary_observe_count`).
+        score: The candidate's score after its probe (None: unusable).
+        benchmark: The best score among the observed ones (None if none).
+        direction: "max" or "min".
+
+    Returns:
+        True to accept it: it comes after the observed ones and beats all of
+        them (strictly), or it is the last candidate, which the rule must
+        take when none before it was accepted.
+    """
+    if index < observe:
+        return False
+    if index >= candidates - 1:
+        return True
+    if not is_usable(score):
+        return False
+    if benchmark is None:
+        return True
+    return score > benchmark if direction == "max" else score < benchmark
+
+
 __all__ = [
     "cull_count",
     "cull_schedule",
@@ -239,11 +305,15 @@ __all__ = [
     "curve_score",
     "epochs_since_best",
     "is_usable",
+    "penalized_score",
     "planned_epochs",
     "rank",
+    "secretary_accepts",
+    "secretary_observe_count",
     "round_end_epoch",
     "select_culled",
     "should_stop_early",
+    "validate_complexity_penalty",
     "validate_cull_parameters",
 ]
 

@@ -1,0 +1,425 @@
+"""How well do early epochs predict the final ranking, and what do rules cost?
+
+Everything here works on recorded learning curves, without training: an
+array of candidates x epochs of the objective (a RandomSearch's curves, the
+LCBench tables in the repository's shared data), or a finished search's
+`curves.csv`. The rules are replayed with the same pure functions the oracles
+use (`keras_prune_nas.culling`), so a replay makes the decisions a search
+would have made on the same curves.
+
+```python
+from keras_prune_nas import analysis
+
+curves = analysis.load_curves("runs/digits/curves.csv")
+print(analysis.rank_correlation(curves).spearman)
+print(analysis.replay(curves, cull_fraction=0.15, min_survivors=10))
+```
+"""
+
+import csv
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_prune_nas import culling
+
+RULES = ("prune", "secretary", "successive_halving")
+
+
+@dataclasses.dataclass
+class RankCorrelation:
+    """Correlation of the ranking after each epoch with the final ranking."""
+
+    epochs: np.ndarray  # 1, 2, ..., E: epochs trained
+    spearman: np.ndarray
+    kendall: np.ndarray
+    candidates: int
+
+
+@dataclasses.dataclass
+class ReplayResult:
+    """What a rule would have picked on recorded curves, and what it cost.
+
+    Attributes:
+        rule: "prune", "secretary" or "successive_halving".
+        chosen: Row index of the candidate the rule returns.
+        value: The chosen candidate's score over the epochs the rule trained
+            it (best objective so far).
+        best_value: The best score any candidate reaches with all epochs.
+        regret: `best_value - value` for "max" (the reverse for "min"):
+            0 means the rule found the best candidate.
+        epochs: Epochs the rule trained, all candidates together.
+        full_epochs: Epochs of training every candidate to the end.
+        trained: Epochs trained per candidate.
+    """
+
+    rule: str
+    chosen: int
+    value: float
+    best_value: float
+    regret: float
+    epochs: int
+    full_epochs: int
+    trained: np.ndarray
+
+    @property
+    def share(self):
+        """Epochs trained as a share of training every candidate fully."""
+        return self.epochs / self.full_epochs
+
+
+def load_curves(path, objective="val_accuracy"):
+    """Reads a search's `curves.csv` into a masked array of candidates x epochs.
+
+    Epochs a candidate never trained (it was culled or stopped early) are
+    masked; a NaN that was recorded stays a NaN (the candidate diverged).
+
+    Args:
+        path: A `curves.csv` written by `PruneSearch.write_curves`.
+        objective: The column to read.
+    """
+    by_trial = {}
+    with open(path, newline="") as stream:
+        reader = csv.DictReader(stream)
+        if objective not in (reader.fieldnames or []):
+            columns = [c for c in reader.fieldnames or [] if c not in ("trial_id", "status", "epoch")]
+            raise ValueError(
+                f"{path} has no column {objective!r}; its metrics are "
+                f"{columns}. Pass one of them as `objective`."
+            )
+        for row in reader:
+            value = row[objective]
+            by_trial.setdefault(row["trial_id"], {})[int(row["epoch"])] = (
+                float(value) if value != "" else math.nan
+            )
+    if not by_trial:
+        raise ValueError(f"{path} holds no epochs.")
+    length = max(max(epochs) for epochs in by_trial.values()) + 1
+    values = np.full((len(by_trial), length), np.nan)
+    mask = np.ones((len(by_trial), length), dtype=bool)
+    for row, epochs in enumerate(by_trial.values()):
+        for epoch, value in epochs.items():
+            values[row, epoch] = value
+            mask[row, epoch] = False
+    return np.ma.MaskedArray(values, mask=mask)
+
+
+def _as_curves(curves, name="curves"):
+    array = np.ma.asarray(curves, dtype=float)
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise ValueError(
+            f"`{name}` must be a 2-D array of candidates x epochs; got shape "
+            f"{np.shape(curves)}."
+        )
+    return array
+
+
+def _require_complete(curves, needed, rule):
+    """Raises if a rule needs an epoch that was never recorded."""
+    missing = np.ma.getmaskarray(curves)
+    for row in range(curves.shape[0]):
+        if needed[row] and missing[row, : needed[row]].any():
+            epoch = int(np.argmax(missing[row, : needed[row]])) + 1
+            raise ValueError(
+                f"The {rule} replay needs epoch {epoch} of candidate {row}, "
+                "which was never recorded (the candidate was culled or "
+                "stopped). Replay needs complete curves: those of a "
+                "RandomSearch, or a search with patience=None and no cull."
+            )
+
+
+def _curve(curves, row, epochs):
+    return [float(v) for v in np.ma.getdata(curves[row, :epochs])]
+
+
+def _score(curves, row, epochs, direction, rank_by="best"):
+    return culling.curve_score(_curve(curves, row, epochs), direction, rank_by)
+
+
+def rank_correlation(curves, direction="max", rank_by="best"):
+    """Spearman and Kendall correlation of each epoch's ranking with the last.
+
+    The ranking after epoch t orders candidates by their score over epochs
+    1..t (as the cull does); the final ranking is that after the last epoch.
+    Candidates without a usable score are left out of that epoch's figure.
+
+    Args:
+        curves: Array of candidates x epochs (complete curves).
+        direction: "max" or "min".
+        rank_by: "best" (best value so far) or "last" (that epoch's value).
+
+    Returns:
+        A `RankCorrelation`.
+    """
+    from scipy import stats
+
+    curves = _as_curves(curves)
+    _validate_direction(direction, rank_by)
+    count, length = curves.shape
+    _require_complete(curves, [length] * count, "rank-correlation")
+    final = [_score(curves, row, length, direction) for row in range(count)]
+    spearman, kendall = [], []
+    for epochs in range(1, length + 1):
+        early = [_score(curves, row, epochs, direction, rank_by) for row in range(count)]
+        usable = [
+            row for row in range(count)
+            if culling.is_usable(early[row]) and culling.is_usable(final[row])
+        ]
+        if len(usable) < 3:
+            spearman.append(np.nan)
+            kendall.append(np.nan)
+            continue
+        a = [early[row] for row in usable]
+        b = [final[row] for row in usable]
+        spearman.append(stats.spearmanr(a, b).statistic)
+        kendall.append(stats.kendalltau(a, b).statistic)
+    return RankCorrelation(
+        epochs=np.arange(1, length + 1),
+        spearman=np.asarray(spearman, dtype=float),
+        kendall=np.asarray(kendall, dtype=float),
+        candidates=count,
+    )
+
+
+def plot_rank_correlation(result, ax=None, title=None):
+    """Plots a `RankCorrelation` (matplotlib); returns the Axes."""
+    ax = _axes(ax)
+    ax.plot(result.epochs, result.spearman, marker="o", label="Spearman")
+    ax.plot(result.epochs, result.kendall, marker="s", label="Kendall")
+    ax.set_xlabel("epochs trained")
+    ax.set_ylabel("correlation with the final ranking")
+    ax.set_ylim(min(0.0, np.nanmin(result.spearman)) - 0.05, 1.05)
+    ax.axhline(1.0, color="grey", linewidth=0.5)
+    ax.set_title(title or f"Early ranking against final ranking ({result.candidates} candidates)")
+    ax.legend()
+    return ax
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError(
+            "Plots need matplotlib: pip install 'keras-prune-nas[analysis]'."
+        ) from None
+    return plt.subplots(figsize=(6, 4))[1]
+
+
+def _validate_direction(direction, rank_by="best"):
+    if direction not in culling.DIRECTIONS:
+        raise ValueError(
+            f"`direction` must be 'max' or 'min'. Received: direction={direction!r}."
+        )
+    if rank_by not in culling.RANK_BY_CHOICES:
+        raise ValueError(
+            f"`rank_by` must be one of {culling.RANK_BY_CHOICES}. "
+            f"Received: rank_by={rank_by!r}."
+        )
+
+
+def _train_finalist(curves, row, start, length, direction, patience):
+    """Epochs a finalist reaches: it trains on from `start` with early stopping."""
+    trained = start
+    while trained < length:
+        trained += 1
+        if culling.should_stop_early(_curve(curves, row, trained), direction, patience):
+            break
+    return trained
+
+
+def _result(rule, curves, trained, candidates, direction, penalties=None):
+    """The pick among `candidates` after `trained` epochs each, and its regret."""
+    count, length = curves.shape
+    _require_complete(curves, trained, rule)
+    penalties = penalties or [0.0] * count
+    scores = {row: _score(curves, row, trained[row], direction) for row in candidates}
+    ranked = {
+        row: None if score is None else score + penalties[row]
+        for row, score in scores.items()
+    }
+    chosen = culling.rank(ranked, direction)[0]
+    full = {row: _score(curves, row, length, direction) for row in range(count)}
+    best_value = full[culling.rank(full, direction)[0]]
+    value = scores[chosen]
+    regret = math.nan
+    if culling.is_usable(value) and culling.is_usable(best_value):
+        regret = best_value - value if direction == "max" else value - best_value
+    return ReplayResult(
+        rule=rule,
+        chosen=int(chosen),
+        value=math.nan if value is None else value,
+        best_value=math.nan if best_value is None else best_value,
+        regret=regret,
+        epochs=int(np.sum(trained)),
+        full_epochs=count * length,
+        trained=np.asarray(trained, dtype=int),
+    )
+
+
+def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
+           min_survivors=10, epochs_per_round=1, patience=5, rank_by="best",
+           probe_epochs=1, eta=3, parameters=None, complexity_penalty=0.0):
+    """Replays a search rule on recorded curves.
+
+    Args:
+        curves: Array of candidates x epochs of the objective, in sampling
+            order, or a masked array from `load_curves`. Every candidate has
+            the same epoch budget: the number of columns.
+        rule: "prune" (PruneSearch's per-round cull, exactly as the oracle
+            applies it), "secretary" (`SecretarySearch`'s optimal-stopping
+            rule) or "successive_halving" (the reference: keep the best
+            1/eta at budgets growing by eta).
+        direction: "max" or "min".
+        cull_fraction, min_survivors, epochs_per_round, patience, rank_by:
+            As for `PruneSearch` ("prune"; `patience` also for the
+            secretary's accepted candidate).
+        probe_epochs: Epochs each candidate trains before the secretary rule
+            judges it.
+        eta: The reduction factor of successive halving.
+        parameters: Optional parameter count per candidate, for
+            `complexity_penalty` ("prune" only).
+        complexity_penalty: Ranks survivors by objective - penalty *
+            log10(parameters) (direction-aware), as `PruneSearch` does.
+
+    Returns:
+        A `ReplayResult`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> curves = np.array([[0.5, 0.6, 0.7], [0.4, 0.8, 0.9], [0.1, 0.2, 0.3]])
+    >>> replay(curves, cull_fraction=0.34, min_survivors=2, patience=None).chosen
+    1
+    """
+    curves = _as_curves(curves)
+    _validate_direction(direction, rank_by)
+    if rule == "prune":
+        culling.validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round)
+        penalties = _penalties(curves.shape[0], parameters, complexity_penalty, direction)
+        return _replay_prune(
+            curves, direction, cull_fraction, min_survivors, epochs_per_round,
+            patience, rank_by, penalties,
+        )
+    if rule == "secretary":
+        culling._require_int("probe_epochs", probe_epochs, 1,
+                             "epochs each candidate trains before it is judged")
+        return _replay_secretary(curves, direction, probe_epochs, patience)
+    if rule == "successive_halving":
+        culling._require_int("eta", eta, 2, "the reduction factor")
+        return _replay_successive_halving(curves, direction, eta)
+    raise ValueError(f"`rule` must be one of {RULES}. Received: rule={rule!r}.")
+
+
+def _penalties(count, parameters, complexity_penalty, direction):
+    culling.validate_complexity_penalty(complexity_penalty)
+    if not complexity_penalty:
+        return [0.0] * count
+    if parameters is None or len(parameters) != count:
+        raise ValueError(
+            "`complexity_penalty` needs `parameters`: one parameter count per "
+            f"candidate ({count})."
+        )
+    # The penalty alone, to add to any score.
+    return [
+        culling.penalized_score(0.0, int(p), complexity_penalty, direction)
+        for p in parameters
+    ]
+
+
+def _replay_prune(curves, direction, cull_fraction, min_survivors,
+                  epochs_per_round, patience, rank_by, penalties):
+    count, length = curves.shape
+    trained = [0] * count
+    alive = list(range(count))
+    round_index = 0
+    finalists_train = True
+    while len(alive) > min_survivors:
+        end = culling.round_end_epoch(round_index, epochs_per_round, length)
+        for row in alive:
+            trained[row] = end
+        _require_complete(curves, trained, "prune")
+        if end >= length:
+            # The epochs ran out before the finalists were reached.
+            finalists_train = False
+            break
+        scores = {}
+        for row in alive:
+            score = _score(curves, row, end, direction, rank_by)
+            scores[row] = None if score is None else score + penalties[row]
+        culled = {
+            row for row, _ in culling.select_culled(
+                scores, cull_fraction, min_survivors, direction
+            )
+        }
+        alive = [row for row in alive if row not in culled]
+        round_index += 1
+    if finalists_train:
+        for row in alive:
+            trained[row] = _train_finalist(
+                curves, row, trained[row], length, direction, patience
+            )
+    return _result("prune", curves, trained, alive, direction, penalties)
+
+
+def _replay_secretary(curves, direction, probe_epochs, patience):
+    count, length = curves.shape
+    probe = min(probe_epochs, length)
+    observe = culling.secretary_observe_count(count)
+    trained = [0] * count
+    benchmark = None
+    for row in range(count):
+        trained[row] = probe
+        _require_complete(curves, trained, "secretary")
+        score = _score(curves, row, probe, direction)
+        accept = culling.secretary_accepts(
+            row, count, observe, score, benchmark, direction
+        )
+        if accept:
+            trained[row] = _train_finalist(curves, row, probe, length, direction, patience)
+            _require_complete(curves, trained, "secretary")
+            return _result("secretary", curves, trained, [row], direction)
+        if row < observe and culling.is_usable(score):
+            benchmark = score if benchmark is None else (
+                max(benchmark, score) if direction == "max" else min(benchmark, score)
+            )
+    raise AssertionError("the secretary rule accepts the last candidate")
+
+
+def successive_halving_rungs(count, length, eta=3):
+    """Rungs of successive halving: [(candidates, epochs each reaches), ...].
+
+    The first rung trains every candidate for `length / eta**s` epochs
+    (at least 1), where `s` is the number of halvings that `count` and
+    `length` both allow; each later rung keeps the best `1/eta` and
+    multiplies the epochs by `eta`, up to `length`.
+
+    >>> successive_halving_rungs(27, 27)
+    [(27, 1), (9, 3), (3, 9), (1, 27)]
+    """
+    halvings = 0
+    while eta ** (halvings + 1) <= count and eta ** (halvings + 1) <= length:
+        halvings += 1
+    rungs = []
+    alive = count
+    for index in range(halvings + 1):
+        epochs = max(1, int(round(length / eta ** (halvings - index))))
+        rungs.append((alive, min(epochs, length)))
+        alive = max(1, alive // eta)
+    return rungs
+
+
+def _replay_successive_halving(curves, direction, eta):
+    count, length = curves.shape
+    trained = [0] * count
+    alive = list(range(count))
+    for index, (size, epochs) in enumerate(successive_halving_rungs(count, length, eta)):
+        if index:
+            scores = {row: _score(curves, row, trained[row], direction) for row in alive}
+            alive = culling.rank(scores, direction)[:size]
+        for row in alive:
+            trained[row] = epochs
+        _require_complete(curves, trained, "successive_halving")
+    return _result("successive_halving", curves, trained, alive, direction)
