@@ -25,6 +25,9 @@ TrialStatus = trial_module.TrialStatus
 PHASE_CULLING = "culling"
 PHASE_FINALISTS = "finalists"
 PHASE_FINISHED = "finished"
+# The metric the tuner reports a candidate's parameter count under, when the
+# oracle ranks with a complexity penalty.
+PARAMETERS_METRIC = "num_parameters"
 
 
 class PruneDisplay(oracle_module.Display):
@@ -131,6 +134,12 @@ class PruneOracle(keras_tuner.Oracle):
             worker that asks, which continues it from its last checkpoint.
             Must be longer than the longest epoch plus a model's build
             time. None waits for ever, as keras_tuner does. Defaults to 600.
+        complexity_penalty: Float >= 0. Survivors and finalists are ranked
+            by objective - complexity_penalty * log10(parameters) (plus, for
+            an objective to minimize): a model ten times larger must be
+            this much better to rank the same. The tuner reports each
+            candidate's parameter count as the metric `num_parameters`.
+            Defaults to 0 (no penalty).
 
     Example:
 
@@ -157,7 +166,9 @@ class PruneOracle(keras_tuner.Oracle):
         patience=5,
         rank_by="best",
         lease_timeout=600,
+        complexity_penalty=0.0,
     ):
+        culling.validate_complexity_penalty(complexity_penalty)
         validate_oracle_parameters(
             max_trials=max_trials,
             cull_fraction=cull_fraction,
@@ -185,6 +196,7 @@ class PruneOracle(keras_tuner.Oracle):
         self.patience = patience
         self.rank_by = rank_by
         self.lease_timeout = lease_timeout
+        self.complexity_penalty = complexity_penalty
         self._display = PruneDisplay(oracle=self)
         # tuner_id -> time.monotonic() of its last request; not saved: after
         # a restart every worker's clock starts again.
@@ -269,8 +281,26 @@ class PruneOracle(keras_tuner.Oracle):
         state = self.candidates[trial_id]
         if state["diverged"]:
             return None
-        return culling.curve_score(
-            self.curve(trial_id), self.objective.direction, self.rank_by
+        return self._penalized(
+            trial_id,
+            culling.curve_score(
+                self.curve(trial_id), self.objective.direction, self.rank_by
+            ),
+        )
+
+    def parameters(self, trial_id):
+        """The parameter count the tuner reported for `trial_id`, or None."""
+        metrics = self.trials[trial_id].metrics
+        if not metrics.exists(PARAMETERS_METRIC):
+            return None
+        return metrics.get_last_value(PARAMETERS_METRIC)
+
+    def _penalized(self, trial_id, score):
+        if not self.complexity_penalty:
+            return score
+        return culling.penalized_score(
+            score, self.parameters(trial_id), self.complexity_penalty,
+            self.objective.direction,
         )
 
     # ------------------------------------------------------------------
@@ -696,7 +726,7 @@ class PruneOracle(keras_tuner.Oracle):
         """Completed trials best first, then the others by their score."""
 
         def order(trials):
-            scores = {t.trial_id: t.score for t in trials}
+            scores = {t.trial_id: self._penalized(t.trial_id, t.score) for t in trials}
             ranking = culling.rank(scores, self.objective.direction)
             by_id = {t.trial_id: t for t in trials}
             return [by_id[trial_id] for trial_id in ranking]
@@ -726,6 +756,8 @@ class PruneOracle(keras_tuner.Oracle):
                     "epochs_per_round": self.epochs_per_round,
                     "patience": self.patience,
                     "rank_by": self.rank_by,
+                    "complexity_penalty": self.complexity_penalty,
+                    "kind": type(self).__name__,
                     "epochs": self.epochs,
                     "phase": self.phase,
                     "round": self.round,
@@ -748,10 +780,17 @@ class PruneOracle(keras_tuner.Oracle):
                 "`directory`, or pass `overwrite=True` to start afresh."
             )
         prune = state["prune"]
+        kind = prune.get("kind", "PruneOracle")
+        if kind != type(self).__name__:
+            raise RuntimeError(
+                f"The project directory holds the state of a {kind}, not of "
+                f"a {type(self).__name__}. Use another `project_name` or "
+                "`directory`, or pass `overwrite=True` to start afresh."
+            )
         changed = [
             f"{name}={prune[name]!r} (now {getattr(self, name)!r})"
-            for name in ("cull_fraction", "min_survivors", "epochs_per_round", "rank_by")
-            if prune[name] != getattr(self, name)
+            for name in self._plan_parameters()
+            if prune.get(name, getattr(self, name)) != getattr(self, name)
         ]
         if changed and prune["phase"] != PHASE_FINISHED:
             raise ValueError(
@@ -770,6 +809,13 @@ class PruneOracle(keras_tuner.Oracle):
         self.any_trained = prune["any_trained"]
         self.consecutive_failures = prune["consecutive_failures"]
         self.expired_leases = prune.get("expired_leases", [])
+
+    def _plan_parameters(self):
+        """Parameters a run must keep until it is finished."""
+        return (
+            "cull_fraction", "min_survivors", "epochs_per_round", "rank_by",
+            "complexity_penalty",
+        )
 
     def reload(self):
         super().reload()

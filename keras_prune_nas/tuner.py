@@ -22,6 +22,7 @@ from keras_prune_nas import _distributed
 from keras_prune_nas import _io
 from keras_prune_nas import _pipeline
 from keras_prune_nas import _validation
+from keras_prune_nas.oracle import PARAMETERS_METRIC
 from keras_prune_nas.oracle import PruneOracle
 from keras_prune_nas.oracle import last_step
 
@@ -173,6 +174,8 @@ class _EpochReporter(keras.callbacks.Callback):
             return
         objective_name = tuner.oracle.objective.name
         metrics = tuner._epoch_metrics(logs)
+        if tuner.complexity_penalty:
+            metrics[PARAMETERS_METRIC] = float(self.model.count_params())
         pending = tuner._save_pending_checkpoint(
             self.trial.trial_id, self.execution, self.model, epoch + 1
         )
@@ -256,6 +259,9 @@ class PruneSearch(tuner_module.Tuner):
             continues on another worker from its last checkpoint. Must
             exceed the longest epoch plus a model's build time. Defaults to
             600.
+        complexity_penalty: Float >= 0: rank by objective minus this times
+            log10 of the candidate's parameter count (direction-aware), in
+            the culls and in the final pick. Defaults to 0 (no penalty).
         max_live_models: Integer, how many models stay in memory between
             rounds. Every epoch is checkpointed to the project directory
             (weights and optimizer state); past this many, models are freed
@@ -311,6 +317,7 @@ class PruneSearch(tuner_module.Tuner):
         patience=5,
         rank_by="best",
         lease_timeout=600,
+        complexity_penalty=0.0,
         max_live_models=256,
         cache_inputs=True,
         progress=None,
@@ -334,7 +341,7 @@ class PruneSearch(tuner_module.Tuner):
                 "PruneSearch and override `run_trial()`."
             )
         self.seed = seed
-        oracle = PruneOracle(
+        oracle = self._create_oracle(
             objective=objective,
             max_trials=max_trials,
             cull_fraction=cull_fraction,
@@ -343,6 +350,7 @@ class PruneSearch(tuner_module.Tuner):
             patience=patience,
             rank_by=rank_by,
             lease_timeout=lease_timeout,
+            complexity_penalty=complexity_penalty,
             seed=seed,
             hyperparameters=hyperparameters,
             tune_new_entries=tune_new_entries,
@@ -354,6 +362,7 @@ class PruneSearch(tuner_module.Tuner):
         self.cache_inputs = cache_inputs
         self.progress = progress
         self.lease_timeout = lease_timeout
+        self.complexity_penalty = complexity_penalty
         # (trial_id, execution) -> _LiveModel
         self._live = {}
         self._use_counter = 0
@@ -368,6 +377,10 @@ class PruneSearch(tuner_module.Tuner):
             type(self).on_batch_begin is not tuner_module.Tuner.on_batch_begin
             or type(self).on_batch_end is not tuner_module.Tuner.on_batch_end
         )
+
+    def _create_oracle(self, **options):
+        """The oracle of this tuner; subclasses with another rule override it."""
+        return PruneOracle(**options)
 
     # ------------------------------------------------------------------
     # Search

@@ -40,8 +40,11 @@ def rising_curve(trial, epoch):
     return quality * (1 - 0.5 ** (epoch + 1))
 
 
-def run_unit(oracle, tuner_id="tuner0", curve=rising_curve, fail=None):
-    """Plays one unit of work. Returns the trial, or None when the search ended."""
+def run_unit(oracle, tuner_id="tuner0", curve=rising_curve, fail=None, parameters=None):
+    """Plays one unit of work. Returns the trial, or None when the search ended.
+
+    `parameters(trial)`, if given, is reported as the model's parameter count.
+    """
     trial = oracle.create_trial(tuner_id)
     if trial.status == TrialStatus.STOPPED:
         return None
@@ -54,9 +57,10 @@ def run_unit(oracle, tuner_id="tuner0", curve=rising_curve, fail=None):
     epoch = culling_start(oracle, trial)
     while True:
         value = curve(trial, epoch)
-        answer = oracle.update_trial(
-            trial.trial_id, {"val_accuracy": value, "loss": 1 - value}, step=epoch
-        )
+        metrics = {"val_accuracy": value, "loss": 1 - value}
+        if parameters is not None:
+            metrics["num_parameters"] = parameters(trial)
+        answer = oracle.update_trial(trial.trial_id, metrics, step=epoch)
         epoch += 1
         if answer.status != TrialStatus.RUNNING or epoch >= oracle.epochs:
             break
@@ -494,3 +498,33 @@ def test_reload_drops_a_candidate_sampled_but_not_saved_by_the_oracle(tmp_path):
     again = restored.create_trial("tuner0")
     assert again.trial_id == sampled.trial_id
     assert again.hyperparameters.values == sampled.hyperparameters.values
+
+
+@pytest.mark.parametrize(
+    "penalty, finalists, best",
+    [(0.0, [0, 1], 0), (0.1, [1, 2], 1)],
+    ids=["no-penalty", "penalty"],
+)
+def test_complexity_penalty_changes_the_cull_and_the_pick(tmp_path, penalty, finalists, best):
+    oracle = make_oracle(
+        tmp_path, max_trials=4, epochs=2, cull_fraction=0.5, min_survivors=2,
+        patience=None, complexity_penalty=penalty,
+    )
+    values = [0.9, 0.85, 0.5, 0.4]
+    sizes = [1_000_000, 100, 10, 10]
+
+    def index(trial):
+        return oracle.start_order.index(trial.trial_id)
+
+    run_search(
+        oracle, curve=lambda trial, epoch: values[index(trial)],
+        parameters=lambda trial: sizes[index(trial)],
+    )
+    # With the penalty: 0.9 - 0.6 = 0.3, 0.85 - 0.2 = 0.65, 0.5 - 0.1 = 0.4,
+    # 0.4 - 0.1 = 0.3: the million-parameter model is culled.
+    completed = sorted(
+        index(t) for t in oracle.trials.values() if t.status == TrialStatus.COMPLETED
+    )
+    assert completed == finalists
+    assert index(oracle.get_best_trials(1)[0]) == best
+    assert oracle.parameters(oracle.start_order[0]) == 1_000_000
