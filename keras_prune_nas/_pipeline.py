@@ -14,6 +14,12 @@ import math
 import numpy as np
 
 _FIT_SIGNATURE = None
+# The arguments of `Model.fit` that say what data it trains on and how it is
+# batched: those the cached pipeline replaces.
+DATA_ARGUMENTS = (
+    "x", "y", "batch_size", "shuffle", "sample_weight",
+    "validation_split", "validation_data", "validation_batch_size",
+)
 
 
 def _fit_signature():
@@ -83,6 +89,18 @@ def _dataset(x, y, sample_weight, batch_size, shuffle):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def fit_keywords(fit_args, fit_kwargs):
+    """`fit`'s arguments all as keywords: `((), kwargs)`, or unchanged if they do not bind."""
+    try:
+        bound = _fit_signature().bind(None, *fit_args, **fit_kwargs)
+    except TypeError:
+        return fit_args, fit_kwargs
+    arguments = dict(bound.arguments)
+    arguments.pop("self")
+    arguments.update(arguments.pop("kwargs", {}))
+    return (), arguments
+
+
 def cache_fit_inputs(fit_args, fit_kwargs):
     """Replaces NumPy training and validation data by reusable tf.data datasets.
 
@@ -149,13 +167,7 @@ def cache_fit_inputs(fit_args, fit_kwargs):
     batch_size = arguments.get("batch_size") or 32
     shuffle = arguments.get("shuffle", True)
     kwargs = {
-        key: value
-        for key, value in arguments.items()
-        if key
-        not in (
-            "x", "y", "batch_size", "shuffle", "sample_weight",
-            "validation_split", "validation_data", "validation_batch_size",
-        )
+        key: value for key, value in arguments.items() if key not in DATA_ARGUMENTS
     }
     kwargs["x"] = _dataset(x, y, sample_weight, batch_size, shuffle)
     # The dataset shuffles itself; `fit` would only warn about `shuffle`.

@@ -22,6 +22,8 @@ from keras_prune_nas import _distributed
 from keras_prune_nas import _io
 from keras_prune_nas import _pipeline
 from keras_prune_nas import _validation
+from keras_prune_nas import culling
+from keras_prune_nas import schedules
 from keras_prune_nas.oracle import PARAMETERS_METRIC
 from keras_prune_nas.oracle import PruneOracle
 from keras_prune_nas.oracle import last_step
@@ -48,6 +50,15 @@ def _holds_epoch(trial, objective_name, epoch):
     return any(
         obs.step == epoch for obs in trial.metrics.get_history(objective_name)
     )
+
+
+def _constant_learning_rate(model):
+    """The optimizer's learning rate if it is a constant, else None."""
+    optimizer = getattr(model, "optimizer", None)
+    rate = getattr(optimizer, "_learning_rate", None)
+    if rate is None or callable(rate):
+        return None
+    return float(keras.ops.convert_to_numpy(rate))
 
 
 def _remove(path):
@@ -176,6 +187,8 @@ class _EpochReporter(keras.callbacks.Callback):
         metrics = tuner._epoch_metrics(logs)
         if tuner.complexity_penalty:
             metrics[PARAMETERS_METRIC] = float(self.model.count_params())
+        if tuner._unit_schedule is not None:
+            metrics["batch_size"], metrics["learning_rate"] = tuner._unit_schedule
         pending = tuner._save_pending_checkpoint(
             self.trial.trial_id, self.execution, self.model, epoch + 1
         )
@@ -216,6 +229,8 @@ class _LiveModel:
         self.epoch = epoch
         self.callbacks = callbacks
         self.last_used = 0
+        # The compiled learning rate, before any batch-size scaling.
+        self.base_learning_rate = None
 
 
 class PruneSearch(tuner_module.Tuner):
@@ -262,6 +277,17 @@ class PruneSearch(tuner_module.Tuner):
         complexity_penalty: Float >= 0: rank by objective minus this times
             log10 of the candidate's parameter count (direction-aware), in
             the culls and in the final pick. Defaults to 0 (no penalty).
+        batch_size_schedule: None, or a list of batch sizes, one per round:
+            round i trains with entry i, later rounds and the finalists with
+            the last one (`keras_prune_nas.schedules.geometric_batch_sizes(
+            256, 32, rounds)` makes one). Each candidate's learning rate
+            follows by `learning_rate_scaling`. The batch size and learning
+            rate of every epoch are reported as metrics. Defaults to None
+            (the batch size passed to `search` throughout).
+        learning_rate_scaling: "linear", "sqrt" or None: how the learning
+            rate follows the scheduled batch size, relative to the batch
+            size passed to `search` (32 if none). Needs a constant learning
+            rate in the compiled optimizer. Defaults to "linear".
         max_live_models: Integer, how many models stay in memory between
             rounds. Every epoch is checkpointed to the project directory
             (weights and optimizer state); past this many, models are freed
@@ -318,11 +344,16 @@ class PruneSearch(tuner_module.Tuner):
         rank_by="best",
         lease_timeout=600,
         complexity_penalty=0.0,
+        batch_size_schedule=None,
+        learning_rate_scaling="linear",
         max_live_models=256,
         cache_inputs=True,
         progress=None,
         **kwargs,
     ):
+        schedules.validate_batch_size_schedule(
+            batch_size_schedule, learning_rate_scaling
+        )
         if (
             isinstance(max_live_models, bool)
             or not isinstance(max_live_models, int)
@@ -363,6 +394,19 @@ class PruneSearch(tuner_module.Tuner):
         self.progress = progress
         self.lease_timeout = lease_timeout
         self.complexity_penalty = complexity_penalty
+        self.batch_size_schedule = (
+            None if batch_size_schedule is None else list(batch_size_schedule)
+        )
+        self.learning_rate_scaling = learning_rate_scaling
+        self._epochs_per_round = epochs_per_round
+        self._culling_rounds = culling.culling_rounds(
+            max_trials, cull_fraction, min_survivors
+        )
+        self._base_batch_size = None
+        # batch size -> (fit args, fit kwargs) with that batch size
+        self._inputs_by_batch_size = {}
+        # (batch size, learning rate) of the unit in training
+        self._unit_schedule = None
         # (trial_id, execution) -> _LiveModel
         self._live = {}
         self._use_counter = 0
@@ -427,7 +471,12 @@ class PruneSearch(tuner_module.Tuner):
             _validation.probe_first_candidate(
                 self._build_hypermodel, self.oracle.objective, fit_args, fit_kwargs
             )
-        fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
+        if self.batch_size_schedule is None:
+            fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
+        else:
+            fit_args, fit_kwargs = _pipeline.fit_keywords(fit_args, fit_kwargs)
+            self._base_batch_size = fit_kwargs.get("batch_size") or 32
+            self._inputs_by_batch_size = {}
         try:
             self._search_loop(fit_args, fit_kwargs)
         finally:
@@ -533,6 +582,8 @@ class PruneSearch(tuner_module.Tuner):
         unit = self._unit
         key = (trial.trial_id, unit.execution)
         live = self._checkout(trial, unit.execution, unit.start, unit.callbacks)
+        if self.batch_size_schedule is not None:
+            args, kwargs = self._follow_batch_size_schedule(live, kwargs)
         reporter = _EpochReporter(self, trial, unit.execution)
         kwargs.update(
             initial_epoch=live.epoch,
@@ -558,6 +609,45 @@ class PruneSearch(tuner_module.Tuner):
         else:
             live.epoch = reporter.last_epoch + 1
         return result
+
+    def _follow_batch_size_schedule(self, live, kwargs):
+        """Sets the round's batch size and scales the learning rate with it."""
+        round_index = schedules.round_of_epoch(
+            live.epoch, self._epochs_per_round, self._culling_rounds
+        )
+        batch_size = schedules.batch_size_for_round(
+            self.batch_size_schedule, round_index, self._culling_rounds
+        )
+        optimizer = live.model.optimizer
+        if self.learning_rate_scaling is not None:
+            if live.base_learning_rate is None:
+                raise errors.FatalValueError(
+                    "batch_size_schedule scales the learning rate, which "
+                    "needs a constant learning rate, but the model's "
+                    f"optimizer has {optimizer._learning_rate!r}. Compile "
+                    "with a number as learning rate, or pass "
+                    "learning_rate_scaling=None."
+                )
+            optimizer.learning_rate = schedules.scaled_learning_rate(
+                live.base_learning_rate, batch_size, self._base_batch_size,
+                self.learning_rate_scaling,
+            )
+        self._unit_schedule = (
+            float(batch_size), float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        )
+        if batch_size not in self._inputs_by_batch_size:
+            data = {
+                name: value for name, value in kwargs.items()
+                if name in _pipeline.DATA_ARGUMENTS
+            }
+            data["batch_size"] = batch_size
+            self._inputs_by_batch_size[batch_size] = self._maybe_cache_inputs((), data)
+        args, data = self._inputs_by_batch_size[batch_size]
+        rest = {
+            name: value for name, value in kwargs.items()
+            if name not in _pipeline.DATA_ARGUMENTS
+        }
+        return args, {**rest, **data}
 
     def _epoch_metrics(self, logs):
         """The logs of one epoch as the oracle wants them, objective included."""
@@ -650,6 +740,7 @@ class PruneSearch(tuner_module.Tuner):
             self._live[key] = live
         if live.model is None:
             live.model = self._build_candidate(trial.hyperparameters)
+            live.base_learning_rate = _constant_learning_rate(live.model)
             live.epoch = resume
             if resume:
                 _io.remove_temporaries(self.get_trial_dir(trial.trial_id))
