@@ -196,6 +196,43 @@ def plot_rank_correlation(result, ax=None, title=None):
     return ax
 
 
+def plot_learning_curves(rows, objective="val_accuracy", ax=None, title=None):
+    """Plots a search's curves: finalists in colour, culled candidates in grey.
+
+    A grey curve ends with an x at the epoch after which it was culled (or
+    stopped).
+
+    Args:
+        rows: `PruneSearch.curves()` (dicts with `trial_id`, `status`,
+            `epoch` and the metrics).
+        objective: The metric to plot.
+        ax: A matplotlib Axes; a new figure if None.
+        title: The title; a default one if None.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    by_trial = {}
+    for row in rows:
+        if row.get(objective) is None:
+            continue
+        by_trial.setdefault((row["trial_id"], row["status"]), []).append(
+            (row["epoch"] + 1, row[objective])
+        )
+    for (_, status), points in by_trial.items():
+        xs, ys = zip(*sorted(points))
+        finalist = status == "COMPLETED"
+        ax.plot(xs, ys, color=None if finalist else "0.75",
+                linewidth=1.6 if finalist else 0.8, zorder=2 if finalist else 1)
+        if not finalist:
+            ax.scatter([xs[-1]], [ys[-1]], marker="x", color="0.45", s=14, zorder=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(objective)
+    ax.set_title(title or "Culled candidates in grey (x: culled), finalists in colour")
+    return ax
+
+
 def _axes(ax):
     if ax is not None:
         return ax

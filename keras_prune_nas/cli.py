@@ -2,6 +2,8 @@
 
     keras-prune-nas search                      # digits, 50 candidates, 20 epochs
     keras-prune-nas search --dataset wine --trials 30 --epochs 15
+    keras-prune-nas compare --dataset digits   # against RandomSearch, Hyperband, ...
+    keras-prune-nas compare --dataset all      # every comparison dataset, 3 seeds
 """
 
 import argparse
@@ -73,7 +75,80 @@ def build_parser():
                         help="Keras backend")
     search.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming the project")
+    _add_compare_parser(commands)
     return parser
+
+
+def _add_compare_parser(commands):
+    from keras_prune_nas import compare
+
+    defaults = compare.Settings()
+    parser = commands.add_parser(
+        "compare",
+        help="PruneSearch against RandomSearch, Hyperband, BayesianOptimization, "
+        "the secretary rule and scikit-learn classifiers",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--dataset", default="digits",
+        help="one of " + ", ".join(compare.DATASETS)
+        + "; several comma-separated, or all",
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--methods", default=",".join(compare.METHODS),
+                        help="comma-separated methods")
+    parser.add_argument("--trials", type=int, default=defaults.trials,
+                        help="candidates per neural search")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs,
+                        help="most epochs a candidate trains")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="batch size (fixed; prune_batch_schedule goes "
+                        f"from {defaults.batch_size_schedule[0]} down to "
+                        f"{defaults.batch_size_schedule[1]})")
+    parser.add_argument("--cull-fraction", type=float, default=defaults.cull_fraction,
+                        help="PruneSearch's cull_fraction")
+    parser.add_argument("--min-survivors", type=int, default=defaults.min_survivors,
+                        help="PruneSearch's min_survivors")
+    parser.add_argument("--patience", type=int, default=defaults.patience,
+                        help="early-stopping patience of the finalists")
+    parser.add_argument("--output", default="compare",
+                        help="reports go to OUTPUT/<dataset>/")
+    parser.add_argument("--backend", default=DEFAULTS["backend"],
+                        choices=("tensorflow", "jax", "torch"), help="Keras backend")
+
+
+def _integers(text, option):
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated integers, got {text!r}.") from None
+
+
+def run_compare(args):
+    from keras_prune_nas import compare
+
+    settings = compare.Settings(
+        trials=args.trials, epochs=args.epochs, batch_size=args.batch_size,
+        cull_fraction=args.cull_fraction, min_survivors=args.min_survivors,
+        patience=args.patience,
+    )
+    names = (
+        list(compare.DATASETS) if args.dataset == "all"
+        else [name.strip() for name in args.dataset.split(",") if name.strip()]
+    )
+    seeds = _integers(args.seeds, "--seeds")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for name in names:  # every dataset checked before the first one trains
+        compare.validate(name, methods, seeds, settings)
+    for name in names:
+        report = compare.compare(
+            name, seeds=seeds, methods=methods,
+            output=os.path.join(args.output, name), settings=settings,
+        )
+        print()
+        print(report.markdown)
+        print(f"Written: {', '.join(sorted(report.files.values()))}")
+    return 0
 
 
 def main(argv=None):
@@ -83,6 +158,8 @@ def main(argv=None):
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        if args.command == "compare":
+            return run_compare(args)
         return run_search(args)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"keras-prune-nas: error: {error}\n")

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-BUILTIN = ("digits", "wine", "breast_cancer", "iris")
+BUILTIN = ("digits", "wine", "breast_cancer", "iris", "mnist1d")
 
 
 @dataclasses.dataclass
@@ -40,9 +40,12 @@ def load_arrays(name):
 
     Args:
         name: "digits", "wine", "breast_cancer", "iris" (shipped inside
-            scikit-learn), or the path of a `.npz` file holding arrays `x`
+            scikit-learn), "mnist1d" (MNIST-1D, generated locally by the
+            `mnist1d` package: 5000 sequences of 40 steps), or the path of a `.npz` file holding arrays `x`
             (samples first) and `y` (integer labels).
     """
+    if name == "mnist1d":
+        return _mnist1d()
     if name in BUILTIN:
         from sklearn import datasets
 
@@ -64,6 +67,22 @@ def load_arrays(name):
         f"Unknown dataset {name!r}: use one of {list(BUILTIN)} or the path of "
         "a .npz file with arrays 'x' and 'y'."
     )
+
+
+def _mnist1d():
+    try:
+        from mnist1d import data
+    except ImportError:
+        raise ValueError(
+            "The dataset 'mnist1d' needs the mnist1d package: "
+            "pip install 'keras-prune-nas[analysis]' (or pip install mnist1d)."
+        ) from None
+    # Generated, not downloaded: `make_dataset` builds it from templates
+    # with the published default arguments (seed included), in about 2 s.
+    generated = data.make_dataset(data.get_dataset_args())
+    x = np.concatenate([generated["x"], generated["x_test"]]).astype("float32")
+    y = np.concatenate([generated["y"], generated["y_test"]]).astype("int64")
+    return x, y
 
 
 def validate_classification_data(x, y, where="the data", integer_labels=True):

@@ -72,6 +72,25 @@ def test_rank_correlation_plot(tmp_path):
     assert [line.get_label() for line in ax.get_lines()][:2] == ["Spearman", "Kendall"]
 
 
+
+def test_learning_curves_plot_greys_out_culled_candidates():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    rows = [
+        {"trial_id": "00", "status": "STOPPED", "epoch": 0, "val_accuracy": 0.2},
+        {"trial_id": "01", "status": "COMPLETED", "epoch": 0, "val_accuracy": 0.5},
+        {"trial_id": "01", "status": "COMPLETED", "epoch": 1, "val_accuracy": 0.7},
+        {"trial_id": "01", "status": "COMPLETED", "epoch": 2, "loss": 0.1},
+    ]
+    ax = analysis.plot_learning_curves(rows)
+    culled, finalist = ax.get_lines()
+    assert list(culled.get_xdata()) == [1] and culled.get_color() == "0.75"
+    assert list(finalist.get_xdata()) == [1, 2] and list(finalist.get_ydata()) == [0.5, 0.7]
+    # One cull mark, at the culled candidate's last epoch.
+    (marks,) = ax.collections
+    assert marks.get_offsets().tolist() == [[1.0, 0.2]]
+
+
 # ----------------------------------------------------------------------
 # replay
 # ----------------------------------------------------------------------

@@ -1,0 +1,432 @@
+"""PruneSearch against the other ways to pick a model, on the same splits.
+
+```python
+from keras_prune_nas import compare
+
+report = compare.compare("digits", seeds=(0, 1, 2), output="compare/digits")
+print(report.markdown)
+```
+
+or `keras-prune-nas compare --dataset digits`. For each seed, every method
+gets the same train / validation / test split; neural methods search the same
+`NASHyperModel` space with the same `max_trials` and pick on validation
+accuracy; everything is scored once on the test split. Writes `results.csv`
+(one row per method and seed), `report.md` (mean +- std per method) and PNG
+plots (PruneSearch's learning curves with culled candidates in grey and the
+cull points marked; test accuracy against wall seconds per method; the
+finalists' accuracy against their parameter count).
+"""
+
+import csv
+import dataclasses
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+
+from keras_prune_nas import culling
+from keras_prune_nas import datasets
+
+# name -> (dataset, architecture, input reshape or None)
+DATASETS = {
+    "digits": ("digits", "dense", None),
+    "digits-conv": ("digits", "conv2d", (8, 8, 1)),
+    "wine": ("wine", "dense", None),
+    "breast_cancer": ("breast_cancer", "dense", None),
+    "mnist1d": ("mnist1d", "dense", None),
+    "mnist1d-conv": ("mnist1d", "conv1d", (40, 1)),
+}
+NEURAL_METHODS = (
+    "prune", "prune_batch_schedule", "random", "hyperband", "bayesian", "secretary",
+)
+CLASSIC_METHODS = (
+    "logistic_regression", "random_forest", "hist_gradient_boosting", "svm", "knn",
+)
+METHODS = NEURAL_METHODS + CLASSIC_METHODS
+FIELDS = (
+    "dataset", "method", "seed", "test_accuracy", "val_accuracy", "epochs",
+    "wall_seconds", "parameters", "candidates",
+)
+
+
+@dataclasses.dataclass
+class Settings:
+    """What every neural search gets."""
+
+    trials: int = 20
+    epochs: int = 10
+    batch_size: int = 32
+    cull_fraction: float = 0.15
+    min_survivors: int = 10
+    patience: int = 3
+    probe_epochs: int = 1
+    batch_size_schedule: tuple = (256, 32)
+    hyperband_factor: int = 3
+
+
+@dataclasses.dataclass
+class Report:
+    rows: list
+    markdown: str
+    files: dict
+
+
+def hyperband_planned_epochs(max_epochs, factor=3, iterations=1):
+    """Epochs keras_tuner's Hyperband trains, as its oracle plans them.
+
+    Mirrors `HyperbandOracle`'s brackets (sizes, epochs per round); a trial
+    of a later round continues from its parent, so it trains only the
+    difference in epochs.
+    """
+    brackets = 0
+    epochs = max_epochs
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    end_size = math.ceil(1 + math.log(max_epochs, factor))
+    total = 0
+    for bracket in range(brackets):
+        previous = 0
+        for round_index in range(bracket + 1):
+            size = math.ceil(end_size / (bracket + 1) * factor ** (bracket - round_index))
+            round_epochs = math.ceil(max_epochs / factor ** (bracket - round_index))
+            total += size * (round_epochs - previous)
+            previous = round_epochs
+    return total * iterations
+
+
+def hyperband_iterations_near(target_epochs, max_epochs, factor=3):
+    """The `hyperband_iterations` whose planned epochs come closest to a target."""
+    per_iteration = hyperband_planned_epochs(max_epochs, factor)
+    return max(1, round(target_epochs / per_iteration))
+
+
+def validate(dataset, methods, seeds, settings):
+    if dataset not in DATASETS:
+        raise ValueError(
+            f"Unknown comparison dataset {dataset!r}: use one of {list(DATASETS)}."
+        )
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(
+            f"Unknown or no methods {unknown or methods!r}: use some of {list(METHODS)}."
+        )
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise ValueError(f"`seeds` must be a non-empty list of integers; got {seeds!r}.")
+    culling.validate_cull_parameters(settings.cull_fraction, settings.min_survivors)
+    for name in ("trials", "epochs", "batch_size", "patience", "probe_epochs"):
+        culling._require_int(name, getattr(settings, name), 1, "see `compare`")
+
+
+def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare",
+            settings=None, progress=print):
+    """Runs every method on `dataset` for every seed; writes the report.
+
+    Args:
+        dataset: One of `DATASETS` ("digits", "digits-conv", "wine",
+            "breast_cancer", "mnist1d", "mnist1d-conv").
+        seeds: The seeds; each gives its own split and its own searches.
+        methods: Some of `METHODS`.
+        output: Directory for results.csv, report.md and the plots.
+        settings: A `Settings` (trials, epochs, ...); defaults if None.
+        progress: Called with one line per finished run (None: silent).
+
+    Returns:
+        A `Report`: the rows, the markdown text and the files written.
+    """
+    settings = settings or Settings()
+    methods = list(methods)
+    seeds = list(seeds)
+    validate(dataset, methods, seeds, settings)
+    os.makedirs(output, exist_ok=True)
+    rows = []
+    curves = None
+    finalists = None
+    for seed in seeds:
+        splits = _splits(dataset, seed)
+        for method in methods:
+            started = time.perf_counter()
+            if method in CLASSIC_METHODS:
+                row = _run_classic(method, splits, seed)
+            else:
+                row, extra = _run_neural(method, splits, seed, settings, dataset)
+                if method == "prune" and curves is None:
+                    curves, finalists = extra
+            row.update(dataset=dataset, method=method, seed=seed,
+                       wall_seconds=round(time.perf_counter() - started, 2))
+            rows.append(row)
+            if progress:
+                progress(
+                    f"{dataset} seed {seed} {method}: test accuracy "
+                    f"{row['test_accuracy']:.4f}, {row['wall_seconds']:.1f} s"
+                    + (f", {row['epochs']} epochs" if row.get("epochs") else "")
+                )
+    files = {"results": os.path.join(output, "results.csv")}
+    with open(files["results"], "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({name: row.get(name, "") for name in FIELDS})
+    files.update(_plots(rows, curves, finalists, output, dataset))
+    markdown = summary_markdown(rows, dataset, seeds, settings, files, output)
+    files["report"] = os.path.join(output, "report.md")
+    with open(files["report"], "w") as stream:
+        stream.write(markdown)
+    return Report(rows=rows, markdown=markdown, files=files)
+
+
+def _splits(dataset, seed):
+    name, _, shape = DATASETS[dataset]
+    splits = datasets.load(name, seed=seed)
+    return splits.reshaped(shape) if shape else splits
+
+
+def _run_classic(method, splits, seed):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC
+
+    model = {
+        "logistic_regression": lambda: LogisticRegression(max_iter=5000),
+        "random_forest": lambda: RandomForestClassifier(random_state=seed),
+        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=seed),
+        "svm": lambda: SVC(),
+        "knn": lambda: KNeighborsClassifier(),
+    }[method]()
+
+    def flat(x):
+        return x.reshape(len(x), -1)
+
+    model.fit(flat(splits.x_train), splits.y_train)
+    return {
+        "test_accuracy": float(model.score(flat(splits.x_test), splits.y_test)),
+        "val_accuracy": float(model.score(flat(splits.x_val), splits.y_val)),
+    }
+
+
+class _EpochCounter:
+    """Counts every epoch any candidate trains (a callback shared by copies)."""
+
+    def __init__(self):
+        import keras
+
+        counter = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                counter.epochs += 1
+
+        self.epochs = 0
+        self.callback = Callback()
+
+        # keras_tuner deep-copies callbacks; every copy must count here.
+        def __deepcopy__(memo):
+            return self.callback
+
+        self.callback.__deepcopy__ = __deepcopy__
+
+
+def _run_neural(method, splits, seed, settings, dataset):
+    import keras
+    import keras_tuner as kt
+
+    import keras_prune_nas as kpn
+
+    _, architecture, _ = DATASETS[dataset]
+    hypermodel = kpn.NASHyperModel(
+        splits.input_shape, splits.num_classes, architecture=architecture
+    )
+    directory = tempfile.mkdtemp(prefix=f"kpn-compare-{method}-")
+    common = dict(objective="val_accuracy", seed=seed, directory=directory,
+                  project_name=method, overwrite=True)
+    prune_options = dict(
+        max_trials=settings.trials, cull_fraction=settings.cull_fraction,
+        min_survivors=settings.min_survivors, patience=settings.patience,
+        progress=False,
+    )
+    if method == "prune":
+        tuner = kpn.PruneSearch(hypermodel, **prune_options, **common)
+    elif method == "prune_batch_schedule":
+        from keras_prune_nas import schedules
+
+        rounds = culling.culling_rounds(
+            settings.trials, settings.cull_fraction, settings.min_survivors
+        ) + 1
+        start, stop = settings.batch_size_schedule
+        tuner = kpn.PruneSearch(
+            hypermodel, **prune_options, **common,
+            batch_size_schedule=schedules.geometric_batch_sizes(start, stop, rounds),
+            learning_rate_scaling="sqrt",
+        )
+    elif method == "secretary":
+        tuner = kpn.SecretarySearch(
+            hypermodel, max_trials=settings.trials, probe_epochs=settings.probe_epochs,
+            patience=settings.patience, progress=False, **common,
+        )
+    elif method == "random":
+        tuner = kt.RandomSearch(hypermodel, max_trials=settings.trials, **common)
+    elif method == "bayesian":
+        tuner = kt.BayesianOptimization(hypermodel, max_trials=settings.trials, **common)
+    else:
+        planned = culling.planned_epochs(
+            settings.trials, settings.epochs, settings.cull_fraction,
+            settings.min_survivors,
+        )["total"]
+        tuner = kt.Hyperband(
+            hypermodel, max_epochs=settings.epochs, factor=settings.hyperband_factor,
+            hyperband_iterations=hyperband_iterations_near(
+                planned, settings.epochs, settings.hyperband_factor
+            ),
+            **common,
+        )
+    counter = _EpochCounter()
+    keras.utils.set_random_seed(seed)
+    try:
+        tuner.search(
+            splits.x_train, splits.y_train, epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            validation_data=(splits.x_val, splits.y_val),
+            callbacks=[counter.callback], verbose=0,
+        )
+        model = tuner.get_best_models(1)[0]
+        row = {
+            "test_accuracy": _accuracy(model, splits.x_test, splits.y_test),
+            "val_accuracy": _accuracy(model, splits.x_val, splits.y_val),
+            "epochs": counter.epochs,
+            "parameters": int(model.count_params()),
+            "candidates": len(tuner.oracle.trials),
+        }
+        extra = None
+        if method == "prune":
+            extra = (tuner.curves(), _finalists(tuner))
+        return row, extra
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _accuracy(model, x, y):
+    return float(model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"])
+
+
+def _finalists(tuner):
+    """(parameters, best val_accuracy, trial_id) of every finalist."""
+    from keras_tuner.engine.trial import TrialStatus
+
+    found = []
+    for trial in tuner.oracle.trials.values():
+        if trial.status == TrialStatus.COMPLETED:
+            model = tuner.hypermodel.build(trial.hyperparameters)
+            found.append((int(model.count_params()), trial.score, trial.trial_id))
+    return found
+
+
+def aggregate(rows):
+    """Per method: mean and std of test accuracy, epochs, wall, parameters."""
+    by_method = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(row)
+    summary = {}
+    for method, group in by_method.items():
+        def column(name):
+            return [r[name] for r in group if r.get(name) not in (None, "")]
+
+        accuracies = column("test_accuracy")
+        summary[method] = {
+            "runs": len(group),
+            "test_mean": statistics.fmean(accuracies),
+            "test_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "epochs": statistics.fmean(column("epochs")) if column("epochs") else None,
+            "wall": statistics.fmean(column("wall_seconds")),
+            "parameters": statistics.median(column("parameters")) if column("parameters") else None,
+        }
+    return summary
+
+
+def summary_markdown(rows, dataset, seeds, settings, files, output):
+    summary = aggregate(rows)
+    lines = [
+        f"# Comparison on {dataset}",
+        "",
+        f"Seeds {', '.join(map(str, seeds))}; neural searches: {settings.trials} "
+        f"candidates, up to {settings.epochs} epochs, batch {settings.batch_size}; "
+        f"PruneSearch culls {settings.cull_fraction} down to "
+        f"{settings.min_survivors}, patience {settings.patience}. Test accuracy "
+        "is mean ± standard deviation over the seeds; epochs are all epochs "
+        "trained by the search; wall seconds include building the models.",
+        "",
+        "| method | test accuracy | epochs trained | wall seconds | parameters of the chosen model |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    order = sorted(summary, key=lambda m: -summary[m]["test_mean"])
+    for method in order:
+        entry = summary[method]
+        epochs = "" if entry["epochs"] is None else f"{entry['epochs']:.0f}"
+        parameters = (
+            "" if entry["parameters"] is None else f"{entry['parameters']:,.0f}"
+        )
+        lines.append(
+            f"| {method} | {entry['test_mean']:.4f} ± {entry['test_std']:.4f} | "
+            f"{epochs} | {entry['wall']:.1f} | {parameters} |"
+        )
+    lines.append("")
+    for key in ("curves", "cost", "finalists"):
+        if key in files:
+            lines.append(f"![{key}]({os.path.relpath(files[key], output)})")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _plots(rows, curves, finalists, output, dataset):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    files = {}
+    if curves:
+        from keras_prune_nas import analysis
+
+        figure, ax = plt.subplots(figsize=(7, 4.5))
+        analysis.plot_learning_curves(
+            curves, ax=ax,
+            title=f"PruneSearch on {dataset}: culled in grey (x: cull), finalists in colour",
+        )
+        files["curves"] = os.path.join(output, "learning_curves.png")
+        figure.savefig(files["curves"], dpi=110, bbox_inches="tight")
+        plt.close(figure)
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    summary = aggregate(rows)
+    for method in summary:
+        points = [(r["wall_seconds"], r["test_accuracy"]) for r in rows if r["method"] == method]
+        xs, ys = zip(*points)
+        ax.scatter(xs, ys, alpha=0.4)
+        ax.scatter([statistics.fmean(xs)], [statistics.fmean(ys)], marker="D",
+                   color=ax.collections[-1].get_facecolor()[0], label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("wall seconds (log)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"Accuracy against cost on {dataset} (diamond: mean over seeds)")
+    ax.legend(fontsize=7, loc="lower right")
+    files["cost"] = os.path.join(output, "accuracy_vs_cost.png")
+    figure.savefig(files["cost"], dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    if finalists:
+        figure, ax = plt.subplots(figsize=(6, 4))
+        parameters, scores, labels = zip(*finalists)
+        ax.scatter(parameters, scores)
+        for x, y, label in zip(parameters, scores, labels):
+            ax.annotate(label, (x, y), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (log)")
+        ax.set_ylabel("best validation accuracy")
+        ax.set_title("PruneSearch finalists: accuracy against size")
+        files["finalists"] = os.path.join(output, "finalists_accuracy_vs_parameters.png")
+        figure.savefig(files["finalists"], dpi=110, bbox_inches="tight")
+        plt.close(figure)
+    return files

@@ -1,0 +1,96 @@
+"""The comparison runs: `keras-prune-nas compare` and `compare.compare`."""
+
+import csv
+import statistics
+
+import pytest
+
+from keras_prune_nas import cli
+from keras_prune_nas import compare
+from keras_prune_nas import culling
+
+
+def test_hyperband_budget_mirrors_keras_tuner():
+    # max_epochs=10, factor=3: brackets of 12@2 -> 4@4 -> 2@10, 6@4 -> 2@10, 4@10.
+    assert compare.hyperband_planned_epochs(10, 3) == 12 * 2 + 4 * 2 + 2 * 6 + 6 * 4 + 2 * 6 + 4 * 10
+    assert compare.hyperband_planned_epochs(10, 3, iterations=2) == 2 * 120
+    planned = culling.planned_epochs(50, 20)["total"]
+    iterations = compare.hyperband_iterations_near(planned, 20)
+    per_iteration = compare.hyperband_planned_epochs(20)
+    assert abs(iterations * per_iteration - planned) <= per_iteration / 2
+
+
+def test_aggregate_means_and_standard_deviations():
+    rows = [
+        {"method": "a", "test_accuracy": 0.9, "epochs": 10, "wall_seconds": 2.0, "parameters": 100},
+        {"method": "a", "test_accuracy": 0.8, "epochs": 20, "wall_seconds": 4.0, "parameters": 300},
+        {"method": "b", "test_accuracy": 0.7, "wall_seconds": 1.0},
+    ]
+    summary = compare.aggregate(rows)
+    assert summary["a"]["test_mean"] == pytest.approx(0.85)
+    assert summary["a"]["test_std"] == pytest.approx(statistics.stdev([0.9, 0.8]))
+    assert summary["a"]["epochs"] == 15 and summary["a"]["parameters"] == 200
+    assert summary["b"]["epochs"] is None and summary["b"]["test_std"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(dataset="cifar10"), "Unknown comparison dataset 'cifar10'"),
+        (dict(methods=["prune", "grid"]), r"Unknown or no methods \['grid'\]"),
+        (dict(seeds=[]), "`seeds` must be a non-empty list of integers"),
+        (dict(settings=compare.Settings(trials=0)), "`trials` must be an integer >= 1"),
+        (dict(settings=compare.Settings(cull_fraction=2.0)), "`cull_fraction` must be strictly"),
+    ],
+)
+def test_bad_comparison_input_is_rejected_before_training(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        compare.compare(**{"dataset": "wine", "output": str(tmp_path), **kwargs})
+
+
+@pytest.mark.slow
+def test_compare_command_writes_results_report_and_plots(tmp_path, capsys):
+    output = tmp_path / "reports" / "wine"
+    methods = ["prune", "random", "hyperband", "secretary", "logistic_regression", "knn"]
+    status = cli.main([
+        "compare", "--dataset", "wine", "--seeds", "0,1", "--trials", "6",
+        "--epochs", "3", "--min-survivors", "3", "--patience", "5",
+        "--methods", ",".join(methods), "--output", str(tmp_path / "reports"),
+    ])
+    assert status == 0
+    with open(output / "results.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(r["method"], r["seed"]) for r in rows] == [
+        (m, s) for s in ("0", "1") for m in methods
+    ]
+    by_method = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(row)
+        assert 0.0 <= float(row["test_accuracy"]) <= 1.0
+        assert float(row["wall_seconds"]) >= 0
+    planned = culling.planned_epochs(6, 3, 0.15, 3)["total"]
+    for row in by_method["prune"]:
+        assert int(row["epochs"]) == planned  # no early stop within 3 epochs
+        assert int(row["candidates"]) == 6 and int(row["parameters"]) > 0
+    assert {int(r["epochs"]) for r in by_method["random"]} == {6 * 3}
+    assert {int(r["epochs"]) for r in by_method["hyperband"]} == {
+        compare.hyperband_planned_epochs(3)
+    }
+    assert all(r["epochs"] == "" for r in by_method["knn"])
+    report = (output / "report.md").read_text()
+    assert "| method | test accuracy | epochs trained |" in report
+    for method in methods:
+        assert f"| {method} | " in report
+    for name in ("learning_curves.png", "accuracy_vs_cost.png",
+                 "finalists_accuracy_vs_parameters.png"):
+        assert (output / name).stat().st_size > 5000
+        assert f"]({name})" in report
+    assert "Written:" in capsys.readouterr().out
+
+
+def test_every_dataset_is_checked_before_any_trains(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare", "--dataset", "wine,cifar10", "--output", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "Unknown comparison dataset 'cifar10'" in capsys.readouterr().err
+    assert not (tmp_path / "wine").exists()
