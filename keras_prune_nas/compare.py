@@ -121,7 +121,7 @@ def validate(dataset, methods, seeds, settings):
 
 
 def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare",
-            settings=None, progress=print):
+            settings=None, progress=print, fresh_process=True):
     """Runs every method on `dataset` for every seed; writes the report.
 
     Args:
@@ -132,6 +132,12 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
         output: Directory for results.csv, report.md and the plots.
         settings: A `Settings` (trials, epochs, ...); defaults if None.
         progress: Called with one line per finished run (None: silent).
+        fresh_process: Run every neural search in a fresh process (spawned),
+            timed inside it. TensorFlow keeps state for every model built in
+            a process, and keras_tuner's tuners slow down as it grows (on
+            digits, RandomSearch took 80, 103 and 134 s for its three seeds
+            in one process), so without this the later searches pay for the
+            earlier ones. False runs them all in this process.
 
     Returns:
         A `Report`: the rows, the markdown text and the files written.
@@ -147,15 +153,14 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     for seed in seeds:
         splits = _splits(dataset, seed)
         for method in methods:
-            started = time.perf_counter()
             if method in CLASSIC_METHODS:
-                row = _run_classic(method, splits, seed)
+                row = _timed(_run_classic, method, splits, seed)
             else:
-                row, extra = _run_neural(method, splits, seed, settings, dataset)
+                run = (_timed, _run_neural, method, splits, seed, settings, dataset)
+                row, extra = _in_fresh_process(*run) if fresh_process else run[0](*run[1:])
                 if method == "prune" and curves is None:
                     curves, finalists = extra
-            row.update(dataset=dataset, method=method, seed=seed,
-                       wall_seconds=round(time.perf_counter() - started, 2))
+            row.update(dataset=dataset, method=method, seed=seed)
             rows.append(row)
             if progress:
                 progress(
@@ -175,6 +180,25 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     with open(files["report"], "w") as stream:
         stream.write(markdown)
     return Report(rows=rows, markdown=markdown, files=files)
+
+
+def _timed(function, *args):
+    """`function(*args)` with `wall_seconds` added to the row it returns."""
+    started = time.perf_counter()
+    result = function(*args)
+    row = result[0] if isinstance(result, tuple) else result
+    row["wall_seconds"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _in_fresh_process(function, *args):
+    import concurrent.futures
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        return pool.submit(function, *args).result()
 
 
 def _splits(dataset, seed):
@@ -354,9 +378,14 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
         f"Seeds {', '.join(map(str, seeds))}; neural searches: {settings.trials} "
         f"candidates, up to {settings.epochs} epochs, batch {settings.batch_size}; "
         f"PruneSearch culls {settings.cull_fraction} down to "
-        f"{settings.min_survivors}, patience {settings.patience}. Test accuracy "
-        "is mean ± standard deviation over the seeds; epochs are all epochs "
-        "trained by the search; wall seconds include building the models.",
+        f"{settings.min_survivors}, patience {settings.patience}; "
+        f"prune_batch_schedule goes from batch {settings.batch_size_schedule[0]} "
+        f"down to {settings.batch_size_schedule[1]} over the rounds (learning rate "
+        f"scaled by the square root); secretary probes {settings.probe_epochs} "
+        "epoch(s); Hyperband's budget is set close to PruneSearch's epochs. "
+        "Test accuracy is mean ± standard deviation over the seeds; epochs are "
+        "all epochs trained by the search; wall seconds include building the "
+        "models (each neural search in a fresh process).",
         "",
         "| method | test accuracy | epochs trained | wall seconds | parameters of the chosen model |",
         "| --- | --- | --- | --- | --- |",
