@@ -348,6 +348,18 @@ def _finalists(tuner):
     return found
 
 
+def read_results(path):
+    """The rows of a `results.csv`, with numbers as numbers (None if empty)."""
+    numeric = {"seed": int, "epochs": int, "parameters": int, "candidates": int,
+               "test_accuracy": float, "val_accuracy": float, "wall_seconds": float}
+    with open(path, newline="") as stream:
+        return [
+            {name: (numeric[name](value) if value != "" else None) if name in numeric else value
+             for name, value in row.items()}
+            for row in csv.DictReader(stream)
+        ]
+
+
 def aggregate(rows):
     """Per method: mean and std of test accuracy, epochs, wall, parameters."""
     by_method = {}
@@ -409,6 +421,33 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
     return "\n".join(lines)
 
 
+def plot_accuracy_against_cost(rows, ax=None, title=None):
+    """Test accuracy against wall seconds: one dot per run, a larger marker per
+    method at its mean (diamonds for neural searches, squares for the
+    scikit-learn classifiers). Returns the Axes."""
+    from keras_prune_nas import analysis
+
+    import matplotlib
+
+    ax = analysis._axes(ax)
+    colors = matplotlib.colormaps["tab20"]
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    for index, method in enumerate(methods):
+        points = [(r["wall_seconds"], r["test_accuracy"]) for r in rows if r["method"] == method]
+        xs, ys = zip(*points)
+        color = colors(index % 20)
+        ax.scatter(xs, ys, color=color, alpha=0.45, s=18)
+        ax.scatter([statistics.fmean(xs)], [statistics.fmean(ys)], color=color,
+                   marker="D" if method in NEURAL_METHODS else "s", s=60,
+                   edgecolors="black", linewidths=0.6, label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("wall seconds (log)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title((title or "Accuracy against cost") + " (large marker: mean over seeds)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return ax
+
+
 def _plots(rows, curves, finalists, output, dataset):
     try:
         import matplotlib
@@ -429,19 +468,8 @@ def _plots(rows, curves, finalists, output, dataset):
         files["curves"] = os.path.join(output, "learning_curves.png")
         figure.savefig(files["curves"], dpi=110, bbox_inches="tight")
         plt.close(figure)
-    figure, ax = plt.subplots(figsize=(7, 4.5))
-    summary = aggregate(rows)
-    for method in summary:
-        points = [(r["wall_seconds"], r["test_accuracy"]) for r in rows if r["method"] == method]
-        xs, ys = zip(*points)
-        ax.scatter(xs, ys, alpha=0.4)
-        ax.scatter([statistics.fmean(xs)], [statistics.fmean(ys)], marker="D",
-                   color=ax.collections[-1].get_facecolor()[0], label=method)
-    ax.set_xscale("log")
-    ax.set_xlabel("wall seconds (log)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"Accuracy against cost on {dataset} (diamond: mean over seeds)")
-    ax.legend(fontsize=7, loc="lower right")
+    figure, ax = plt.subplots(figsize=(8, 4.5))
+    plot_accuracy_against_cost(rows, ax=ax, title=f"Accuracy against cost on {dataset}")
     files["cost"] = os.path.join(output, "accuracy_vs_cost.png")
     figure.savefig(files["cost"], dpi=110, bbox_inches="tight")
     plt.close(figure)

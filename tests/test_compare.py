@@ -94,3 +94,23 @@ def test_every_dataset_is_checked_before_any_trains(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "Unknown comparison dataset 'cifar10'" in capsys.readouterr().err
     assert not (tmp_path / "wine").exists()
+
+
+def test_results_are_read_back_with_numbers_and_plotted_per_method(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    path = tmp_path / "results.csv"
+    path.write_text(
+        ",".join(compare.FIELDS) + "\n"
+        "digits,prune,0,0.97,0.98,123,29.7,39087,20\n"
+        "digits,prune,1,0.98,0.99,118,27.5,1000,20\n"
+        "digits,svm,0,0.975,0.97,,0.04,,\n"
+    )
+    rows = compare.read_results(path)
+    assert rows[0]["seed"] == 0 and rows[0]["epochs"] == 123
+    assert rows[0]["test_accuracy"] == pytest.approx(0.97)
+    assert rows[2]["epochs"] is None and rows[2]["parameters"] is None
+    ax = compare.plot_accuracy_against_cost(rows)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["prune", "svm"]
+    means = [c for c in ax.collections if c.get_label() == "prune"]
+    assert means[0].get_offsets().tolist() == [[pytest.approx(28.6), pytest.approx(0.975)]]
