@@ -19,6 +19,7 @@ finalists' accuracy against their parameter count).
 
 import csv
 import dataclasses
+import io
 import math
 import os
 import shutil
@@ -28,6 +29,7 @@ import time
 
 from keras_prune_nas import culling
 from keras_prune_nas import datasets
+from keras_prune_nas import schedules
 
 # name -> (dataset, architecture, input reshape or None)
 DATASETS = {
@@ -47,7 +49,7 @@ CLASSIC_METHODS = (
 METHODS = NEURAL_METHODS + CLASSIC_METHODS
 FIELDS = (
     "dataset", "method", "seed", "test_accuracy", "val_accuracy", "epochs",
-    "wall_seconds", "parameters", "candidates",
+    "wall_seconds", "parameters", "candidates", "error",
 )
 
 
@@ -116,6 +118,13 @@ def validate(dataset, methods, seeds, settings):
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
         raise ValueError(f"`seeds` must be a non-empty list of integers; got {seeds!r}.")
     culling.validate_cull_parameters(settings.cull_fraction, settings.min_survivors)
+    schedule = settings.batch_size_schedule
+    if not (isinstance(schedule, (tuple, list)) and len(schedule) == 2):
+        raise ValueError(
+            "`Settings.batch_size_schedule` must be (first, last): the batch "
+            f"sizes of the first round and of the finalists; got {schedule!r}."
+        )
+    schedules.validate_batch_size_schedule(list(schedule))
     for name in ("trials", "epochs", "batch_size", "patience", "probe_epochs"):
         culling._require_int(name, getattr(settings, name), 1, "see `compare`")
 
@@ -136,8 +145,13 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
             timed inside it. TensorFlow keeps state for every model built in
             a process, and keras_tuner's tuners slow down as it grows (on
             digits, RandomSearch took 80, 103 and 134 s for its three seeds
-            in one process), so without this the later searches pay for the
-            earlier ones. False runs them all in this process.
+            in one process, 57, 63 and 54 s in fresh ones), so without this
+            the later searches pay for the earlier ones. False runs them all
+            in this process.
+
+    A run that fails is recorded with its error (the `error` column) and the
+    comparison goes on; `results.csv` is rewritten after every run, so a
+    comparison stopped half-way keeps what it measured.
 
     Returns:
         A `Report`: the rows, the markdown text and the files written.
@@ -153,33 +167,50 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     for seed in seeds:
         splits = _splits(dataset, seed)
         for method in methods:
-            if method in CLASSIC_METHODS:
-                row = _timed(_run_classic, method, splits, seed)
-            else:
-                run = (_timed, _run_neural, method, splits, seed, settings, dataset)
-                row, extra = _in_fresh_process(*run) if fresh_process else run[0](*run[1:])
-                if method == "prune" and curves is None:
-                    curves, finalists = extra
+            try:
+                if method in CLASSIC_METHODS:
+                    row = _timed(_run_classic, method, splits, seed)
+                else:
+                    run = (_timed, _run_neural, method, splits, seed, settings, dataset)
+                    row, extra = _in_fresh_process(*run) if fresh_process else run[0](*run[1:])
+                    if method == "prune" and curves is None:
+                        curves, finalists = extra
+            except Exception as error:  # one failed run must not end the comparison
+                row = {"error": f"{type(error).__name__}: {error}".replace("\n", " ")}
             row.update(dataset=dataset, method=method, seed=seed)
             rows.append(row)
+            files = {"results": write_results(rows, os.path.join(output, "results.csv"))}
             if progress:
-                progress(
-                    f"{dataset} seed {seed} {method}: test accuracy "
-                    f"{row['test_accuracy']:.4f}, {row['wall_seconds']:.1f} s"
-                    + (f", {row['epochs']} epochs" if row.get("epochs") else "")
-                )
-    files = {"results": os.path.join(output, "results.csv")}
-    with open(files["results"], "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({name: row.get(name, "") for name in FIELDS})
+                progress(_progress_line(row))
     files.update(_plots(rows, curves, finalists, output, dataset))
     markdown = summary_markdown(rows, dataset, seeds, settings, files, output)
     files["report"] = os.path.join(output, "report.md")
     with open(files["report"], "w") as stream:
         stream.write(markdown)
     return Report(rows=rows, markdown=markdown, files=files)
+
+
+def write_results(rows, path):
+    """Writes the rows to `path` (CSV, `FIELDS`), atomically; returns `path`."""
+    from keras_prune_nas import _io
+
+    stream = io.StringIO()
+    writer = csv.DictWriter(stream, fieldnames=FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: "" if row.get(name) is None else row[name] for name in FIELDS})
+    _io.atomic_write_text(path, stream.getvalue())
+    return path
+
+
+def _progress_line(row):
+    head = f"{row['dataset']} seed {row['seed']} {row['method']}"
+    if row.get("error"):
+        return f"{head}: FAILED, {row['error']}"
+    return (
+        f"{head}: test accuracy {row['test_accuracy']:.4f}, {row['wall_seconds']:.1f} s"
+        + (f", {row['epochs']} epochs" if row.get("epochs") else "")
+    )
 
 
 def _timed(function, *args):
@@ -275,8 +306,6 @@ def _run_neural(method, splits, seed, settings, dataset):
     if method == "prune":
         tuner = kpn.PruneSearch(hypermodel, **prune_options, **common)
     elif method == "prune_batch_schedule":
-        from keras_prune_nas import schedules
-
         rounds = culling.culling_rounds(
             settings.trials, settings.cull_fraction, settings.min_survivors
         ) + 1
@@ -354,30 +383,42 @@ def read_results(path):
                "test_accuracy": float, "val_accuracy": float, "wall_seconds": float}
     with open(path, newline="") as stream:
         return [
-            {name: (numeric[name](value) if value != "" else None) if name in numeric else value
+            {name: (numeric[name](value) if value != "" else None) if name in numeric
+             else value or None
              for name, value in row.items()}
             for row in csv.DictReader(stream)
         ]
 
 
 def aggregate(rows):
-    """Per method: mean and std of test accuracy, epochs, wall, parameters."""
+    """Per method: mean and std of test accuracy, epochs, wall, parameters.
+
+    Failed runs (with an `error`) count in `failed` only; a method whose
+    runs all failed has None for every figure.
+    """
     by_method = {}
     for row in rows:
         by_method.setdefault(row["method"], []).append(row)
     summary = {}
     for method, group in by_method.items():
-        def column(name):
-            return [r[name] for r in group if r.get(name) not in (None, "")]
+        succeeded = [r for r in group if not r.get("error")]
 
-        accuracies = column("test_accuracy")
+        def mean(name):
+            values = [r[name] for r in succeeded if r.get(name) not in (None, "")]
+            return statistics.fmean(values) if values else None
+
+        accuracies = [r["test_accuracy"] for r in succeeded]
+        parameters = [r["parameters"] for r in succeeded if r.get("parameters") not in (None, "")]
         summary[method] = {
-            "runs": len(group),
-            "test_mean": statistics.fmean(accuracies),
-            "test_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-            "epochs": statistics.fmean(column("epochs")) if column("epochs") else None,
-            "wall": statistics.fmean(column("wall_seconds")),
-            "parameters": statistics.median(column("parameters")) if column("parameters") else None,
+            "runs": len(succeeded),
+            "failed": len(group) - len(succeeded),
+            "test_mean": mean("test_accuracy"),
+            "test_std": statistics.stdev(accuracies) if len(accuracies) > 1 else (
+                0.0 if accuracies else None
+            ),
+            "epochs": mean("epochs"),
+            "wall": mean("wall_seconds"),
+            "parameters": statistics.median(parameters) if parameters else None,
         }
     return summary
 
@@ -402,17 +443,27 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
         "| method | test accuracy | epochs trained | wall seconds | parameters of the chosen model |",
         "| --- | --- | --- | --- | --- |",
     ]
-    order = sorted(summary, key=lambda m: -summary[m]["test_mean"])
+    order = sorted(
+        summary, key=lambda m: -summary[m]["test_mean"] if summary[m]["runs"] else 1.0
+    )
     for method in order:
         entry = summary[method]
+        if not entry["runs"]:
+            lines.append(f"| {method} | failed in every run | | | |")
+            continue
         epochs = "" if entry["epochs"] is None else f"{entry['epochs']:.0f}"
         parameters = (
             "" if entry["parameters"] is None else f"{entry['parameters']:,.0f}"
         )
+        failed = f" ({entry['failed']} failed)" if entry["failed"] else ""
         lines.append(
-            f"| {method} | {entry['test_mean']:.4f} ± {entry['test_std']:.4f} | "
+            f"| {method} | {entry['test_mean']:.4f} ± {entry['test_std']:.4f}{failed} | "
             f"{epochs} | {entry['wall']:.1f} | {parameters} |"
         )
+    errors = [r for r in rows if r.get("error")]
+    if errors:
+        lines += ["", "Failed runs:", ""]
+        lines += [f"- {r['method']}, seed {r['seed']}: {r['error']}" for r in errors]
     lines.append("")
     for key in ("curves", "cost", "finalists"):
         if key in files:
@@ -431,6 +482,7 @@ def plot_accuracy_against_cost(rows, ax=None, title=None):
 
     ax = analysis._axes(ax)
     colors = matplotlib.colormaps["tab20"]
+    rows = [r for r in rows if not r.get("error")]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     for index, method in enumerate(methods):
         points = [(r["wall_seconds"], r["test_accuracy"]) for r in rows if r["method"] == method]

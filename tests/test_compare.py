@@ -41,6 +41,10 @@ def test_aggregate_means_and_standard_deviations():
         (dict(seeds=[]), "`seeds` must be a non-empty list of integers"),
         (dict(settings=compare.Settings(trials=0)), "`trials` must be an integer >= 1"),
         (dict(settings=compare.Settings(cull_fraction=2.0)), "`cull_fraction` must be strictly"),
+        (dict(settings=compare.Settings(batch_size_schedule=(256, 0))),
+         "`batch_size_schedule` must hold at least one batch size, each an integer >= 1"),
+        (dict(settings=compare.Settings(batch_size_schedule=256)),
+         r"`Settings.batch_size_schedule` must be \(first, last\)"),
     ],
 )
 def test_bad_comparison_input_is_rejected_before_training(tmp_path, kwargs, message):
@@ -102,15 +106,45 @@ def test_results_are_read_back_with_numbers_and_plotted_per_method(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(
         ",".join(compare.FIELDS) + "\n"
-        "digits,prune,0,0.97,0.98,123,29.7,39087,20\n"
-        "digits,prune,1,0.98,0.99,118,27.5,1000,20\n"
-        "digits,svm,0,0.975,0.97,,0.04,,\n"
+        "digits,prune,0,0.97,0.98,123,29.7,39087,20,\n"
+        "digits,prune,1,0.98,0.99,118,27.5,1000,20,\n"
+        "digits,svm,0,0.975,0.97,,0.04,,,\n"
+        "digits,knn,0,,,,,,,ValueError: broken\n"
     )
     rows = compare.read_results(path)
     assert rows[0]["seed"] == 0 and rows[0]["epochs"] == 123
     assert rows[0]["test_accuracy"] == pytest.approx(0.97)
     assert rows[2]["epochs"] is None and rows[2]["parameters"] is None
+    assert rows[0]["error"] is None and rows[3]["error"] == "ValueError: broken"
     ax = compare.plot_accuracy_against_cost(rows)
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["prune", "svm"]
     means = [c for c in ax.collections if c.get_label() == "prune"]
     assert means[0].get_offsets().tolist() == [[pytest.approx(28.6), pytest.approx(0.975)]]
+
+
+def test_a_failed_run_is_reported_and_the_comparison_goes_on(tmp_path, monkeypatch):
+    run_classic = compare._run_classic
+
+    def knn_breaks(method, splits, seed):  # injected fault: one method fails
+        if method == "knn":
+            raise RuntimeError("injected failure")
+        return run_classic(method, splits, seed)
+
+    monkeypatch.setattr(compare, "_run_classic", knn_breaks)
+    report = compare.compare(
+        "wine", seeds=[0, 1], methods=["knn", "logistic_regression"],
+        output=str(tmp_path), progress=None,
+    )
+    rows = compare.read_results(report.files["results"])
+    assert [(r["method"], r["seed"], r["error"]) for r in rows] == [
+        ("knn", 0, "RuntimeError: injected failure"),
+        ("logistic_regression", 0, None),
+        ("knn", 1, "RuntimeError: injected failure"),
+        ("logistic_regression", 1, None),
+    ]
+    assert all(r["test_accuracy"] > 0.8 for r in rows if not r["error"])
+    assert "| knn | failed in every run |" in report.markdown
+    assert "- knn, seed 1: RuntimeError: injected failure" in report.markdown
+    summary = compare.aggregate(rows)
+    assert summary["knn"]["runs"] == 0 and summary["knn"]["failed"] == 2
+    assert summary["logistic_regression"]["runs"] == 2
