@@ -106,6 +106,7 @@ def hyperband_iterations_near(target_epochs, max_epochs, factor=3):
 
 
 def validate(dataset, methods, seeds, settings):
+    """Raises a `ValueError` naming the bad argument, before anything trains."""
     if dataset not in DATASETS:
         raise ValueError(
             f"Unknown comparison dataset {dataset!r}: use one of {list(DATASETS)}."
