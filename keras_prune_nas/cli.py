@@ -136,6 +136,9 @@ def run_compare(args):
         list(compare.DATASETS) if args.dataset == "all"
         else [name.strip() for name in args.dataset.split(",") if name.strip()]
     )
+    if not names:
+        raise ValueError("--dataset names no dataset: pass one of "
+                         f"{', '.join(compare.DATASETS)}, several comma-separated, or all.")
     seeds = _integers(args.seeds, "--seeds")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in names:  # every dataset checked before the first one trains

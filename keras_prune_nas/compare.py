@@ -19,6 +19,7 @@ finalists' accuracy against their parameter count).
 
 import csv
 import dataclasses
+import importlib.util
 import io
 import math
 import os
@@ -110,6 +111,11 @@ def validate(dataset, methods, seeds, settings):
     if dataset not in DATASETS:
         raise ValueError(
             f"Unknown comparison dataset {dataset!r}: use one of {list(DATASETS)}."
+        )
+    if DATASETS[dataset][0] == "mnist1d" and importlib.util.find_spec("mnist1d") is None:
+        raise ValueError(
+            f"The dataset {dataset!r} needs the mnist1d package: "
+            "pip install 'keras-prune-nas[analysis]' (or pip install mnist1d)."
         )
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:

@@ -92,6 +92,13 @@ def test_compare_command_writes_results_report_and_plots(tmp_path, capsys):
     assert "Written:" in capsys.readouterr().out
 
 
+def test_an_empty_dataset_list_is_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare", "--dataset", ",", "--output", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--dataset names no dataset" in capsys.readouterr().err
+
+
 def test_every_dataset_is_checked_before_any_trains(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["compare", "--dataset", "wine,cifar10", "--output", str(tmp_path)])
