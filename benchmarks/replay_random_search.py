@@ -41,9 +41,6 @@ def random_search_curves(dataset, seed, settings):
         def on_epoch_end(self, epoch, logs=None):
             curves[-1].append(logs["val_accuracy"])
 
-        def __deepcopy__(self, memo):  # keras_tuner copies callbacks per trial
-            return self
-
     keras.utils.set_random_seed(seed)
     tuner = kt.RandomSearch(
         kpn.NASHyperModel(splits.input_shape, splits.num_classes, architecture=architecture),
@@ -53,7 +50,7 @@ def random_search_curves(dataset, seed, settings):
     tuner.search(splits.x_train, splits.y_train, epochs=settings.epochs,
                  batch_size=settings.batch_size,
                  validation_data=(splits.x_val, splits.y_val), verbose=0,
-                 callbacks=[Record()])
+                 callbacks=[compare.shared_callback(Record())])
     return np.array(curves)
 
 
@@ -74,14 +71,17 @@ def main(argv=None):
             curves, "prune", cull_fraction=fraction,
             min_survivors=settings.min_survivors, patience=settings.patience,
         )
-        culled_late_bloomers = [
+        # Culled, or a finalist stopped early, yet within 3 points of the winner.
+        stopped_near_best = [
             row for row in range(len(curves))
-            if result.trained[row] < curves.shape[1] and best[row] >= best.max() - 0.03
+            if row != result.chosen and result.trained[row] < curves.shape[1]
+            and best[row] >= best.max() - 0.03
         ]
         print(
             f"cull {fraction}: picks candidate {result.chosen} ({result.value:.4f}), "
             f"regret {100 * result.regret:.2f} points, {result.share:.0%} of the epochs; "
-            f"culled within 3 points of the winner: {culled_late_bloomers}"
+            "stopped before the last epoch (culled or early-stopped) though within "
+            f"3 points of the winner: {[f'{row} after {result.trained[row]}' for row in stopped_near_best]}"
         )
     return 0
 

@@ -176,12 +176,14 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
         for method in methods:
             try:
                 if method in CLASSIC_METHODS:
-                    row = _timed(_run_classic, method, splits, seed)
+                    row, extra = _timed(_run_classic, method, splits, seed)
                 else:
-                    run = (_timed, _run_neural, method, splits, seed, settings, dataset)
-                    row, extra = _in_fresh_process(*run) if fresh_process else run[0](*run[1:])
-                    if method == "prune" and curves is None:
-                        curves, finalists = extra
+                    run = (_run_neural, method, splits, seed, settings, dataset)
+                    row, extra = (
+                        _in_fresh_process(_timed, *run) if fresh_process else _timed(*run)
+                    )
+                if method == "prune" and curves is None:
+                    curves, finalists = extra
             except Exception as error:  # one failed run must not end the comparison
                 row = {"error": f"{type(error).__name__}: {error}".replace("\n", " ")}
             row.update(dataset=dataset, method=method, seed=seed)
@@ -221,12 +223,11 @@ def _progress_line(row):
 
 
 def _timed(function, *args):
-    """`function(*args)` with `wall_seconds` added to the row it returns."""
+    """`function(*args)`, a (row, extra) pair, with `wall_seconds` in the row."""
     started = time.perf_counter()
-    result = function(*args)
-    row = result[0] if isinstance(result, tuple) else result
+    row, extra = function(*args)
     row["wall_seconds"] = round(time.perf_counter() - started, 2)
-    return result
+    return row, extra
 
 
 def _in_fresh_process(function, *args):
@@ -264,32 +265,32 @@ def _run_classic(method, splits, seed):
         return x.reshape(len(x), -1)
 
     model.fit(flat(splits.x_train), splits.y_train)
-    return {
+    row = {
         "test_accuracy": float(model.score(flat(splits.x_test), splits.y_test)),
         "val_accuracy": float(model.score(flat(splits.x_val), splits.y_val)),
     }
+    return row, None
 
 
-class _EpochCounter:
-    """Counts every epoch any candidate trains (a callback shared by copies)."""
+def shared_callback(callback):
+    """Makes `callback` survive keras_tuner's per-trial deep copy of the
+    callbacks: every copy is the callback itself, so what it counts or
+    records covers every trial. Returns `callback`."""
+    callback.__deepcopy__ = lambda memo: callback
+    return callback
 
-    def __init__(self):
-        import keras
 
-        counter = self
+def _epoch_counter():
+    """A shared callback whose `epochs` counts every epoch any candidate trains."""
+    import keras
 
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                counter.epochs += 1
+    class EpochCounter(keras.callbacks.Callback):
+        epochs = 0
 
-        self.epochs = 0
-        self.callback = Callback()
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs += 1
 
-        # keras_tuner deep-copies callbacks; every copy must count here.
-        def __deepcopy__(memo):
-            return self.callback
-
-        self.callback.__deepcopy__ = __deepcopy__
+    return shared_callback(EpochCounter())
 
 
 def _run_neural(method, splits, seed, settings, dataset):
@@ -343,14 +344,14 @@ def _run_neural(method, splits, seed, settings, dataset):
             ),
             **common,
         )
-    counter = _EpochCounter()
+    counter = _epoch_counter()
     keras.utils.set_random_seed(seed)
     try:
         tuner.search(
             splits.x_train, splits.y_train, epochs=settings.epochs,
             batch_size=settings.batch_size,
             validation_data=(splits.x_val, splits.y_val),
-            callbacks=[counter.callback], verbose=0,
+            callbacks=[counter], verbose=0,
         )
         model = tuner.get_best_models(1)[0]
         row = {
