@@ -60,3 +60,38 @@ def load(model, path):
                         "the search afresh (overwrite=True)."
                     )
                 variable.assign(value)
+
+
+def epochs_worth_keeping(observations, executions, direction):
+    """Epoch counts whose first-execution checkpoint may still be the best.
+
+    keras_tuner averages the executions of a candidate at each step, and
+    the best epoch is the best average. While an epoch has fewer than
+    `executions` reports its average can still move, so it may end up best
+    (or not); among the epochs every execution has reported, only the best
+    can. Pure, so it is tested on its own.
+
+    Args:
+        observations: `(step, values)` pairs, `values` one per execution
+            reported so far (a `MetricHistory`'s observations).
+        executions: `executions_per_trial`.
+        direction: "min" or "max".
+
+    Returns:
+        A set of epoch counts (step + 1).
+    """
+    keep = set()
+    settled = []
+    for step, values in observations:
+        if len(values) < executions:
+            keep.add(step + 1)
+        else:
+            mean = float(np.mean(values))
+            if not np.isnan(mean):
+                settled.append((mean, step))
+    if settled:
+        pick = min if direction == "min" else max
+        # Ties go to the earliest step, as in MetricHistory.get_best_step.
+        best_value = pick(value for value, _ in settled)
+        keep.add(min(step for value, step in settled if value == best_value) + 1)
+    return keep

@@ -821,8 +821,34 @@ class PruneSearch(tuner_module.Tuner):
             os.replace(pending, self._checkpoint_path(trial_id, execution, epochs))
         except FileNotFoundError:
             pass  # another process settled it already
+        if self.executions_per_trial > 1:
+            self._prune_first_execution(answer)
+            if execution == 0:
+                return
         keep = {epochs, self._best_epochs(answer)}
         for old_epochs, path in self._checkpoints(trial_id, execution).items():
+            if old_epochs not in keep:
+                _remove(path)
+
+    def _prune_first_execution(self, answer):
+        """Keeps execution 0's checkpoints of every epoch that may be best.
+
+        With several executions the best epoch is the best average, which
+        can move until the last execution has reported that epoch: pruning
+        by the best so far would delete the epoch that ends up best.
+        """
+        name = self.oracle.objective.name
+        if not answer.metrics.exists(name):
+            return
+        history = answer.metrics.get_history(name)
+        keep = _checkpoint.epochs_worth_keeping(
+            [(obs.step, obs.value) for obs in history],
+            self.executions_per_trial,
+            self.oracle.objective.direction,
+        )
+        checkpoints = self._checkpoints(answer.trial_id, 0)
+        keep.add(max(checkpoints, default=0))  # where execution 0 resumes
+        for old_epochs, path in checkpoints.items():
             if old_epochs not in keep:
                 _remove(path)
 

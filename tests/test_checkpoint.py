@@ -37,3 +37,28 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     _checkpoint.save(compiled(5), path)
     with pytest.raises(ValueError, match="shape .* no longer builds the same model"):
         _checkpoint.load(compiled(6), path)
+
+
+
+@pytest.mark.parametrize(
+    "observations, executions, direction, expected",
+    [
+        # One execution: every epoch settled, only the best stays.
+        ([(0, [0.5]), (1, [0.7]), (2, [0.6])], 1, "max", {2}),
+        ([(0, [0.5]), (1, [0.7]), (2, [0.6])], 1, "min", {1}),
+        # Epoch 3 has one report of two: its average can still fall below
+        # epoch 2's, so both stay; epoch 1 cannot be best any more.
+        ([(0, [0.5, 0.5]), (1, [0.6, 0.6]), (2, [0.9])], 2, "max", {2, 3}),
+        # Nothing settled yet: everything stays.
+        ([(0, [0.5]), (1, [0.6])], 2, "max", {1, 2}),
+        # Ties go to the earliest epoch, as in MetricHistory.get_best_step.
+        ([(0, [0.6, 0.6]), (1, [0.6, 0.6])], 2, "max", {1}),
+        # A NaN average is never the best.
+        ([(0, [float("nan"), 0.2]), (1, [0.1, 0.1])], 2, "max", {2}),
+        ([], 2, "max", set()),
+    ],
+)
+def test_epochs_worth_keeping(observations, executions, direction, expected):
+    assert _checkpoint.epochs_worth_keeping(
+        observations, executions, direction
+    ) == expected

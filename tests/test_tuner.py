@@ -300,6 +300,38 @@ def test_several_executions_per_candidate_report_averaged_epochs(digits, tmp_pat
     assert tuner.get_best_models(1)[0].predict(xv[:2], verbose=0).shape == (2, 10)
 
 
+class ScriptedValAccuracy(keras.callbacks.Callback):
+    """Overwrites each epoch's val_accuracy with the next scripted value.
+
+    The script is a class attribute so every deep copy keras_tuner makes
+    reads from the same one.
+    """
+
+    script = iter(())
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_accuracy"] = next(type(self).script)
+
+
+def test_several_executions_keep_the_epoch_whose_average_is_best(digits, tmp_path):
+    """Execution 0 alone would rank epoch 3 best; the average ranks epoch 2."""
+    x, y, xv, yv = digits
+    ScriptedValAccuracy.script = iter([0.5, 0.6, 0.9,    # execution 0
+                                       0.5, 0.6, 0.1])   # execution 1
+    tuner = kpn.PruneSearch(
+        build_mlp, objective="val_accuracy", max_trials=1, patience=None,
+        seed=0, executions_per_trial=2, directory=tmp_path,
+    )
+    tuner.search(x, y, epochs=3, validation_data=(xv, yv), verbose=0,
+                 callbacks=[ScriptedValAccuracy()])
+    trial = tuner.oracle.get_trial("0")
+    assert trial.best_step == 1
+    assert sorted(
+        n for n in os.listdir(tuner.get_trial_dir("0")) if n.startswith("checkpoint_")
+    ) == ["checkpoint_0_epoch0002.npz"]
+    assert tuner.get_best_models(1)[0].predict(xv[:2], verbose=0).shape == (2, 10)
+
+
 def test_culled_and_finished_models_are_released(digits, tmp_path):
     """Nothing of ours keeps a model alive once its candidate has ended."""
     import gc
