@@ -7,6 +7,7 @@ reloaded from its checkpoint, and the peak RSS of the whole process
 (`getrusage`). Bounded memory means: the RSS levels off once `max_live_models`
 models are live, and falls as candidates are culled and released.
 
+    pip install -e ".[benchmark]"                      # psutil, for the RSS
     python benchmarks/memory.py                        # 50 and 200 candidates
     python benchmarks/memory.py --trials 200 --max-live-models 64
 """
@@ -94,8 +95,10 @@ def measure(args, trials, directory):
         "--trials", str(trials), "--epochs", str(args.epochs),
         "--max-live-models", str(args.max_live_models), "--directory", directory,
     ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"The {trials}-candidate search failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -110,6 +113,10 @@ def main(argv=None):
     if args.worker:
         args.trials = args.trials[0]
         return worker(args)
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        sys.exit('benchmarks/memory.py needs psutil: pip install -e ".[benchmark]"')
 
     results = []
     with tempfile.TemporaryDirectory() as directory:
