@@ -17,17 +17,20 @@ cull points marked; test accuracy against wall seconds per method; the
 finalists' accuracy against their parameter count).
 """
 
+import concurrent.futures
 import csv
 import dataclasses
 import importlib.util
 import io
 import math
+import multiprocessing
 import os
 import shutil
 import statistics
 import tempfile
 import time
 
+from keras_prune_nas import _io
 from keras_prune_nas import culling
 from keras_prune_nas import datasets
 from keras_prune_nas import schedules
@@ -201,8 +204,6 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
 
 def write_results(rows, path):
     """Writes the rows to `path` (CSV, `FIELDS`), atomically; returns `path`."""
-    from keras_prune_nas import _io
-
     stream = io.StringIO()
     writer = csv.DictWriter(stream, fieldnames=FIELDS)
     writer.writeheader()
@@ -231,9 +232,6 @@ def _timed(function, *args):
 
 
 def _in_fresh_process(function, *args):
-    import concurrent.futures
-    import multiprocessing
-
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=1, mp_context=multiprocessing.get_context("spawn")
     ) as pool:
@@ -385,15 +383,22 @@ def _finalists(tuner):
     return found
 
 
+_NUMERIC_FIELDS = {
+    "seed": int, "epochs": int, "parameters": int, "candidates": int,
+    "test_accuracy": float, "val_accuracy": float, "wall_seconds": float,
+}
+
+
 def read_results(path):
     """The rows of a `results.csv`, with numbers as numbers (None if empty)."""
-    numeric = {"seed": int, "epochs": int, "parameters": int, "candidates": int,
-               "test_accuracy": float, "val_accuracy": float, "wall_seconds": float}
+    def parse(name, text):
+        if text == "":
+            return None
+        return _NUMERIC_FIELDS[name](text) if name in _NUMERIC_FIELDS else text
+
     with open(path, newline="") as stream:
         return [
-            {name: (numeric[name](value) if value != "" else None) if name in numeric
-             else value or None
-             for name, value in row.items()}
+            {name: parse(name, text) for name, text in row.items()}
             for row in csv.DictReader(stream)
         ]
 

@@ -816,33 +816,37 @@ class PruneSearch(tuner_module.Tuner):
         return pending
 
     def _commit_checkpoint(self, trial_id, execution, pending, epochs, answer):
-        """Makes the reported epoch's checkpoint final; keeps it and the best."""
+        """Makes the reported epoch's checkpoint final and prunes the others.
+
+        Execution 0 keeps every epoch that may still turn out best (the one
+        `load_model` loads) and its newest, to resume from; any other
+        execution only needs to resume, and keeps its newest and its best.
+        """
         try:
             os.replace(pending, self._checkpoint_path(trial_id, execution, epochs))
         except FileNotFoundError:
             pass  # another process settled it already
-        if self.executions_per_trial > 1:
-            self._prune_first_execution(answer)
-            if execution == 0:
-                return
-        keep = {epochs, self._best_epochs(answer)}
-        for old_epochs, path in self._checkpoints(trial_id, execution).items():
-            if old_epochs not in keep:
-                _remove(path)
+        # Any execution's report can settle one of execution 0's epochs.
+        self._prune_first_execution(answer)
+        if execution != 0:
+            keep = {epochs, self._best_epochs(answer)}
+            for old_epochs, path in self._checkpoints(trial_id, execution).items():
+                if old_epochs not in keep:
+                    _remove(path)
 
     def _prune_first_execution(self, answer):
         """Keeps execution 0's checkpoints of every epoch that may be best.
 
         With several executions the best epoch is the best average, which
         can move until the last execution has reported that epoch: pruning
-        by the best so far would delete the epoch that ends up best.
+        by the best so far would delete the epoch that ends up best. With
+        one execution this keeps the best epoch and the newest.
         """
         name = self.oracle.objective.name
         if not answer.metrics.exists(name):
             return
-        history = answer.metrics.get_history(name)
         keep = _checkpoint.epochs_worth_keeping(
-            [(obs.step, obs.value) for obs in history],
+            [(obs.step, obs.value) for obs in answer.metrics.get_history(name)],
             self.executions_per_trial,
             self.oracle.objective.direction,
         )
