@@ -35,6 +35,7 @@ def worker(args):
 
     import keras_prune_nas as kpn
     from keras_prune_nas import datasets
+    from keras_prune_nas.checkpoints import CheckpointStore
 
     process = psutil.Process()
     baseline = process.memory_info().rss
@@ -47,7 +48,7 @@ def worker(args):
             round_before = self.oracle.round
             super().on_trial_end(trial)
             if self.oracle.round != round_before or not rounds:
-                live = sum(1 for m in self._live.values() if m.model is not None)
+                live = self.live_models.live_count()
                 rounds.append(
                     {
                         "round": round_before + 1,
@@ -57,9 +58,11 @@ def worker(args):
                     }
                 )
 
-        def _load_checkpoint(self, trial_id, model, path):
+
+    class CountingStore(CheckpointStore):
+        def load(self, trial_id, model, epochs, execution=0):
             reloads.append(trial_id)
-            return super()._load_checkpoint(trial_id, model, path)
+            return super().load(trial_id, model, epochs, execution)
 
     keras.utils.set_random_seed(0)
     tuner = MeasuredSearch(
@@ -69,6 +72,7 @@ def worker(args):
         directory=args.directory, project_name=f"memory_{args.trials}",
         overwrite=True,
     )
+    tuner.checkpoints = CountingStore(tuner.get_trial_dir, tuner.tuner_id)
     start = time.perf_counter()
     tuner.search(
         splits.x_train, splits.y_train, epochs=args.epochs, batch_size=32,

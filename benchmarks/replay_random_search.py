@@ -30,7 +30,7 @@ def random_search_curves(dataset, seed, settings):
 
     import keras_prune_nas as kpn
 
-    splits = compare._splits(dataset, seed)
+    splits = compare.load_splits(dataset, seed)
     _, architecture, _ = compare.DATASETS[dataset]
     curves = []
 

@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
 import keras_prune_nas as kpn  # noqa: E402
-from keras_prune_nas import _pipeline  # noqa: E402
+from keras_prune_nas import pipeline  # noqa: E402
 from keras_prune_nas import datasets  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def test_accuracy(tuner, splits):
 
 def cached_inputs(splits, args):
     """The tf.data pipeline PruneSearch builds once per search."""
-    _, fit_kwargs = _pipeline.cache_fit_inputs(
+    _, fit_kwargs = pipeline.cache_fit_inputs(
         (splits.x_train, splits.y_train),
         {"batch_size": args.batch_size,
          "validation_data": (splits.x_val, splits.y_val)},
@@ -98,7 +98,7 @@ def floor_seconds(tuner, splits, args):
         if epochs == 0:
             continue
         started = time.perf_counter()
-        model = tuner._build_candidate(trial.hyperparameters)
+        model = tuner.build_candidate(trial.hyperparameters)
         model.fit(epochs=epochs, verbose=0, **fit_kwargs)
         total += time.perf_counter() - started
     return total

@@ -17,10 +17,13 @@ import importlib
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "ContinuingCallbacks": "keras_prune_nas.tuner",
+    "ContinuingCallbacks": "keras_prune_nas.callbacks",
     "NASHyperModel": "keras_prune_nas.hypermodel",
     "PruneOracle": "keras_prune_nas.oracle",
     "PruneSearch": "keras_prune_nas.tuner",
+    "RoundOracle": "keras_prune_nas.oracle",
+    "RoundPlan": "keras_prune_nas.plan",
+    "RoundSearch": "keras_prune_nas.tuner",
     "SearchSpace": "keras_prune_nas.hypermodel",
     "SecretaryOracle": "keras_prune_nas.secretary",
     "SecretarySearch": "keras_prune_nas.secretary",

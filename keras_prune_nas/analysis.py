@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from keras_prune_nas import checks
 from keras_prune_nas import culling
 
 RULES = ("prune", "secretary", "successive_halving")
@@ -184,7 +185,7 @@ def rank_correlation(curves, direction="max", rank_by="best"):
 
 def plot_rank_correlation(result, ax=None, title=None):
     """Plots a `RankCorrelation` (matplotlib); returns the Axes."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.plot(result.epochs, result.spearman, marker="o", label="Spearman")
     ax.plot(result.epochs, result.kendall, marker="s", label="Kendall")
     ax.set_xlabel("epochs trained")
@@ -212,7 +213,7 @@ def plot_learning_curves(rows, objective="val_accuracy", ax=None, title=None):
     Returns:
         The Axes.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     by_trial = {}
     for row in rows:
         if row.get(objective) is None:
@@ -233,7 +234,8 @@ def plot_learning_curves(rows, objective="val_accuracy", ax=None, title=None):
     return ax
 
 
-def _axes(ax):
+def axes_or_new(ax):
+    """`ax`, or the axes of a new matplotlib figure if `ax` is None."""
     if ax is not None:
         return ax
     try:
@@ -341,11 +343,11 @@ def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
             patience, rank_by, penalties,
         )
     if rule == "secretary":
-        culling._require_int("probe_epochs", probe_epochs, 1,
+        checks.require_int("probe_epochs", probe_epochs, 1,
                              "epochs each candidate trains before it is judged")
         return _replay_secretary(curves, direction, probe_epochs, patience)
     if rule == "successive_halving":
-        culling._require_int("eta", eta, 2, "the reduction factor")
+        checks.require_int("eta", eta, 2, "the reduction factor")
         return _replay_successive_halving(curves, direction, eta)
     raise ValueError(f"`rule` must be one of {RULES}. Received: rule={rule!r}.")
 

@@ -30,7 +30,8 @@ import statistics
 import tempfile
 import time
 
-from keras_prune_nas import _io
+from keras_prune_nas import checks
+from keras_prune_nas import files
 from keras_prune_nas import culling
 from keras_prune_nas import datasets
 from keras_prune_nas import schedules
@@ -125,8 +126,8 @@ def validate(dataset, methods, seeds, settings):
         raise ValueError(
             f"Unknown or no methods {unknown or methods!r}: use some of {list(METHODS)}."
         )
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-        raise ValueError(f"`seeds` must be a non-empty list of integers; got {seeds!r}.")
+    checks.require_int_list("seeds", list(seeds) if isinstance(seeds, tuple) else seeds,
+                            0, "the random seeds, one split and run each")
     culling.validate_cull_parameters(settings.cull_fraction, settings.min_survivors)
     schedule = settings.batch_size_schedule
     if not (isinstance(schedule, (tuple, list)) and len(schedule) == 2):
@@ -136,7 +137,7 @@ def validate(dataset, methods, seeds, settings):
         )
     schedules.validate_batch_size_schedule(list(schedule))
     for name in ("trials", "epochs", "batch_size", "patience", "probe_epochs"):
-        culling._require_int(name, getattr(settings, name), 1, "see `compare`")
+        checks.require_int(name, getattr(settings, name), 1, "see `compare`")
 
 
 def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare",
@@ -175,7 +176,7 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     curves = None
     finalists = None
     for seed in seeds:
-        splits = _splits(dataset, seed)
+        splits = load_splits(dataset, seed)
         for method in methods:
             try:
                 if method in CLASSIC_METHODS:
@@ -209,7 +210,7 @@ def write_results(rows, path):
     writer.writeheader()
     for row in rows:
         writer.writerow({name: "" if row.get(name) is None else row[name] for name in FIELDS})
-    _io.atomic_write_text(path, stream.getvalue())
+    files.atomic_write_text(path, stream.getvalue())
     return path
 
 
@@ -238,7 +239,8 @@ def _in_fresh_process(function, *args):
         return pool.submit(function, *args).result()
 
 
-def _splits(dataset, seed):
+def load_splits(dataset, seed):
+    """The train/validation/test splits of a `compare` dataset for `seed`."""
     name, _, shape = DATASETS[dataset]
     splits = datasets.load(name, seed=seed)
     return splits.reshaped(shape) if shape else splits
@@ -493,7 +495,7 @@ def plot_accuracy_against_cost(rows, ax=None, title=None):
 
     import matplotlib
 
-    ax = analysis._axes(ax)
+    ax = analysis.axes_or_new(ax)
     colors = matplotlib.colormaps["tab20"]
     rows = [r for r in rows if not r.get("error")]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]

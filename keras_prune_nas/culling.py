@@ -16,6 +16,8 @@ The rule (see the README):
 
 import math
 
+from keras_prune_nas import checks
+
 RANK_BY_CHOICES = ("best", "last")
 DIRECTIONS = ("min", "max")
 
@@ -26,32 +28,15 @@ _FLOOR_TOLERANCE = 1e-9
 
 def validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round=1):
     """Checks the culling parameters, raising `ValueError` naming the fix."""
-    if isinstance(cull_fraction, bool) or not isinstance(
-        cull_fraction, (int, float)
-    ):
-        raise ValueError(
-            "`cull_fraction` must be a number strictly between 0 and 1 (the "
-            "share of survivors dropped after every round, e.g. 0.15). "
-            f"Received: cull_fraction={cull_fraction!r}."
-        )
-    if not 0 < cull_fraction < 1 or math.isnan(cull_fraction):
-        raise ValueError(
-            "`cull_fraction` must be strictly between 0 and 1 (the share of "
-            "survivors dropped after every round, e.g. 0.15). "
-            f"Received: cull_fraction={cull_fraction!r}."
-        )
-    _require_int("min_survivors", min_survivors, minimum=1,
-                 meaning="the number of finalists kept when culling stops")
-    _require_int("epochs_per_round", epochs_per_round, minimum=1,
-                 meaning="the epochs every survivor trains between two culls")
-
-
-def _require_int(name, value, minimum, meaning):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum} ({meaning}). "
-            f"Received: {name}={value!r}."
-        )
+    checks.require_number(
+        "cull_fraction", cull_fraction,
+        "the share of survivors dropped after every round, e.g. 0.15",
+        minimum=0, maximum=1, exclusive=True,
+    )
+    checks.require_int("min_survivors", min_survivors, 1,
+                       "the number of finalists kept when culling stops")
+    checks.require_int("epochs_per_round", epochs_per_round, 1,
+                       "the epochs every survivor trains between two culls")
 
 
 def cull_count(alive, cull_fraction, min_survivors):
@@ -234,17 +219,12 @@ def planned_epochs(population, epochs, cull_fraction=0.15, min_survivors=10,
 
 def validate_complexity_penalty(complexity_penalty):
     """Checks `complexity_penalty`: a finite number >= 0."""
-    if (
-        isinstance(complexity_penalty, bool)
-        or not isinstance(complexity_penalty, (int, float))
-        or not math.isfinite(complexity_penalty)
-        or complexity_penalty < 0
-    ):
-        raise ValueError(
-            "`complexity_penalty` must be a finite number >= 0 (the objective "
-            "given up per tenfold increase in parameters, e.g. 0.01; 0 turns "
-            f"it off). Received: complexity_penalty={complexity_penalty!r}."
-        )
+    checks.require_number(
+        "complexity_penalty", complexity_penalty,
+        "the objective given up per tenfold increase in parameters, e.g. "
+        "0.01; 0 turns it off",
+        minimum=0,
+    )
 
 
 def penalized_score(score, parameters, complexity_penalty, direction):

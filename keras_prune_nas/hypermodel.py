@@ -7,6 +7,8 @@ import math
 import keras_tuner
 from keras_tuner.src.backend import keras
 
+from keras_prune_nas import checks
+
 FAMILIES = ("dense", "conv1d", "conv2d")
 ACTIVATIONS = ("relu", "elu", "gelu", "swish", "tanh", "selu", "sigmoid")
 POOLINGS = ("max", "average", "none")
@@ -62,12 +64,9 @@ class SearchSpace:
         if self.learning_rate[0] <= 0:
             raise ValueError("`learning_rate` must be positive.")
         _check_choices("kernel_sizes", self.kernel_sizes, None)
-        for size in self.kernel_sizes:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise ValueError(
-                    "`kernel_sizes` must hold integers >= 1, e.g. (3, 5). "
-                    f"Received: kernel_sizes={self.kernel_sizes!r}."
-                )
+        checks.require_int_list(
+            "kernel_sizes", list(self.kernel_sizes), 1, "convolution kernel sizes, e.g. (3, 5)"
+        )
         _check_choices("poolings", self.poolings, POOLINGS)
         _check_choices("activations", self.activations, ACTIVATIONS)
         _check_choices("optimizers", self.optimizers, OPTIMIZERS)
@@ -78,7 +77,7 @@ def _check_int_range(name, value, minimum):
     if (
         not isinstance(value, (tuple, list))
         or len(value) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+        or not all(checks.is_integer(v) for v in value)
     ):
         raise ValueError(
             f"`{name}` must be a (low, high) pair of integers, e.g. "
@@ -97,7 +96,7 @@ def _check_float_range(name, value, minimum, maximum):
     if (
         not isinstance(value, (tuple, list))
         or len(value) != 2
-        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
+        or not all(checks.is_number(v) for v in value)
     ):
         raise ValueError(
             f"`{name}` must be a (low, high) pair of numbers, e.g. "
@@ -187,11 +186,9 @@ class NASHyperModel(keras_tuner.HyperModel):
     ):
         super().__init__(name=name)
         self.input_shape = _validate_input_shape(input_shape)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(
-                "`num_classes` must be an integer >= 2 (the number of "
-                f"distinct labels). Received: num_classes={num_classes!r}."
-            )
+        checks.require_int(
+            "num_classes", num_classes, 2, "the number of distinct labels"
+        )
         self.num_classes = num_classes
         if search_space is None:
             search_space = SearchSpace()
@@ -202,13 +199,11 @@ class NASHyperModel(keras_tuner.HyperModel):
             )
         self.search_space = search_space
         self.families = self._resolve_families(architecture)
-        if max_params is not None and (
-            isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 1
-        ):
-            raise ValueError(
-                "`max_params` must be a positive integer or None. "
-                f"Received: max_params={max_params!r}."
-            )
+        checks.require_int(
+            "max_params", max_params, 1,
+            "the largest parameter count a sampled model may have",
+            allow_none=True, none_means="no limit",
+        )
         self.max_params = max_params
 
     def _resolve_families(self, architecture):

@@ -14,34 +14,24 @@ Pure functions of plain numbers, like `keras_prune_nas.culling`.
 
 import math
 
+from keras_prune_nas import checks
+
 LEARNING_RATE_SCALINGS = ("linear", "sqrt", None)
 
 
 def validate_batch_size_schedule(schedule, learning_rate_scaling="linear"):
     """Checks a schedule (a non-empty sequence of integers >= 1) and a rule."""
     if schedule is not None:
-        if isinstance(schedule, (str, bytes)) or not hasattr(schedule, "__len__"):
-            raise ValueError(
-                "`batch_size_schedule` must be a list of batch sizes, one per "
-                "round (the last one also for later rounds and the "
-                "finalists), e.g. geometric_batch_sizes(256, 32, rounds). "
-                f"Received: batch_size_schedule={schedule!r}."
-            )
-        bad = [
-            size for size in schedule
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1
-        ]
-        if not len(schedule) or bad:
-            raise ValueError(
-                "`batch_size_schedule` must hold at least one batch size, "
-                f"each an integer >= 1; got {list(schedule)!r}."
-            )
-    if learning_rate_scaling not in LEARNING_RATE_SCALINGS:
-        raise ValueError(
-            "`learning_rate_scaling` must be 'linear', 'sqrt' or None (how "
-            "the learning rate follows the batch size). "
-            f"Received: learning_rate_scaling={learning_rate_scaling!r}."
+        checks.require_int_list(
+            "batch_size_schedule",
+            list(schedule) if isinstance(schedule, tuple) else schedule, 1,
+            "batch sizes, one per round, the last one also for later rounds "
+            "and the finalists, e.g. geometric_batch_sizes(256, 32, rounds)",
         )
+    checks.require_choice(
+        "learning_rate_scaling", learning_rate_scaling, LEARNING_RATE_SCALINGS,
+        "how the learning rate follows the batch size",
+    )
 
 
 def geometric_batch_sizes(start, stop, rounds):

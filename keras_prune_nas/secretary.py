@@ -12,35 +12,40 @@ random order when each must be accepted or rejected at once; here it is the
 cheapest stopping rule to set against PruneSearch's cull.
 """
 
+import time
+
+from keras_prune_nas import checks
 from keras_prune_nas import culling
-from keras_prune_nas.oracle import PHASE_CULLING
-from keras_prune_nas.oracle import PHASE_FINALISTS
-from keras_prune_nas.oracle import PruneOracle
+from keras_prune_nas.oracle import PHASE_SELECTION
+from keras_prune_nas.oracle import STATE_KEY
+from keras_prune_nas.oracle import RoundOracle
 from keras_prune_nas.oracle import TrialStatus
-from keras_prune_nas.oracle import _format
-from keras_prune_nas.tuner import PruneSearch
+from keras_prune_nas.oracle import format_score
+from keras_prune_nas.plan import RoundPlan
+from keras_prune_nas.tuner import RoundSearch
 
 
 def _validate_probe_epochs(probe_epochs):
-    culling._require_int(
+    checks.require_int(
         "probe_epochs", probe_epochs, 1,
         "epochs each candidate trains before the rule judges it",
     )
 
 
-class SecretaryOracle(PruneOracle):
+class SecretaryOracle(RoundOracle):
     """Probes candidates one by one; accepts the first that beats the observed.
 
-    Built on `PruneOracle`: the same trials, per-epoch reports, checkpoints,
-    crash resume and distributed mode. Candidates are handed out one at a
-    time (the rule judges each before the next is sampled), so in a
-    distributed search only one worker trains until a candidate is accepted.
+    Built on `RoundOracle`: the same trials, per-epoch reports, checkpoints,
+    crash resume and distributed mode. Its one round of selection is the
+    probe; candidates are handed out one at a time (the rule judges each
+    before the next is sampled), so in a distributed search only one worker
+    trains until a candidate is accepted.
 
     Args:
         objective, max_trials, seed, hyperparameters, allow_new_entries,
         tune_new_entries, max_retries_per_trial,
-        max_consecutive_failed_trials, lease_timeout, complexity_penalty:
-            As for `PruneOracle`.
+        max_consecutive_failed_trials, lease_timeout, complexity_penalty,
+        clock: As for `RoundOracle`.
         probe_epochs: Integer >= 1, epochs each candidate trains before it is
             judged by its best objective over those epochs. Defaults to 1.
         patience: Early-stopping patience of the accepted candidate (None:
@@ -54,6 +59,8 @@ class SecretaryOracle(PruneOracle):
     `SecretarySearch` builds this oracle for you.
     """
 
+    search_name = "SecretarySearch"
+
     def __init__(
         self,
         objective=None,
@@ -66,8 +73,9 @@ class SecretaryOracle(PruneOracle):
         max_consecutive_failed_trials=3,
         probe_epochs=1,
         patience=5,
-        lease_timeout=600,
+        lease_timeout=60,
         complexity_penalty=0.0,
+        clock=time.monotonic,
     ):
         _validate_probe_epochs(probe_epochs)
         super().__init__(
@@ -79,43 +87,32 @@ class SecretaryOracle(PruneOracle):
             tune_new_entries=tune_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
-            # One "round" is one candidate's probe; one survivor is accepted.
-            cull_fraction=0.5,
-            min_survivors=1,
-            epochs_per_round=probe_epochs,
-            patience=patience,
+            # One round of selection: the probe.
+            plan=RoundPlan(epochs_per_round=probe_epochs, rounds=1, patience=patience),
+            rank_by="best",
             lease_timeout=lease_timeout,
             complexity_penalty=complexity_penalty,
+            clock=clock,
         )
         self.probe_epochs = probe_epochs
+        self.patience = patience
         self.observe = culling.secretary_observe_count(max_trials)
         # The best probe score among the observed candidates.
         self.benchmark = None
         self.accepted = None
         # One entry per judged candidate: trial_id, decision, score.
         self.decisions = []
-        self._notified_no_cull = True  # PruneOracle's message is about culls
 
-    def unit_target(self):
-        if self.phase == PHASE_FINALISTS:
-            return self.epochs
-        return min(self.probe_epochs, self.epochs)
-
-    def _can_sample(self):
+    def may_sample(self):
         # One candidate at a time: each is judged before the next is drawn.
         return (
-            self.phase == PHASE_CULLING
+            self.phase == PHASE_SELECTION
             and not self.ongoing_trials
-            and super()._can_sample()
+            and super().may_sample()
         )
 
-    def _record_success(self, own):
-        probing = self.phase == PHASE_CULLING
-        super()._record_success(own)
-        if probing:
-            self._judge(own)
-
-    def _judge(self, trial):
+    def unit_finished(self, trial):
+        """Judges a probed candidate: accept it, or end it."""
         index = self.start_order.index(trial.trial_id)
         score = self.score(trial.trial_id)
         direction = self.objective.direction
@@ -126,12 +123,12 @@ class SecretaryOracle(PruneOracle):
             self.decisions.append(
                 {"trial_id": trial.trial_id, "decision": "accepted", "score": score}
             )
-            self.phase = PHASE_FINALISTS
-            self._display.show(
-                f"Secretary rule: candidate {index + 1} of {self.max_trials} "
-                f"accepted with {self.objective.name} {_format(score)} after "
-                f"{self.probe_epochs} epoch(s) (best observed "
-                f"{_format(self.benchmark)}); it trains on to epoch {self.epochs}."
+            self.start_finalists(
+                f"the secretary rule accepted candidate {index + 1} of "
+                f"{self.max_trials} with {self.objective.name} "
+                f"{format_score(score)} after {self.probe_epochs} epoch(s) (best "
+                f"observed {format_score(self.benchmark)}); it trains on to "
+                f"epoch {self.epochs}."
             )
             return
         decision = "observed" if index < self.observe else "rejected"
@@ -143,13 +140,20 @@ class SecretaryOracle(PruneOracle):
         self.decisions.append(
             {"trial_id": trial.trial_id, "decision": decision, "score": score}
         )
-        self._end_candidate(
-            trial, TrialStatus.STOPPED, self._decision_message(decision, score)
+        self.end_candidate(
+            trial.trial_id, TrialStatus.STOPPED, self._decision_message(decision, score)
+        )
+
+    def round_finished(self, population):
+        # Reached only when every candidate was probed and none accepted.
+        return self.finish(
+            "no candidate was accepted (the last one failed, or the search "
+            "space ran out): the best probed candidate is the result"
         )
 
     def _decision_message(self, decision, score):
         probe = (
-            f"{self.objective.name} {_format(score)} after "
+            f"{self.objective.name} {format_score(score)} after "
             f"{self.probe_epochs} epoch(s)"
         )
         if decision == "observed":
@@ -159,26 +163,12 @@ class SecretaryOracle(PruneOracle):
             )
         return f"Rejected: {probe} did not beat the best observed."
 
-    def _advance(self):
-        if (
-            self.phase == PHASE_CULLING
-            and not self.population()
-            and not self.ongoing_trials
-            and not self._can_sample()
-        ):
-            return self._finish(
-                "no candidate was accepted (the last one failed, or the "
-                "search space ran out): the best probed candidate is the result"
-            )
-        return super()._advance()
-
-    def _plan_parameters(self):
-        return ("probe_epochs", "complexity_penalty")
+    def plan_parameters(self):
+        return super().plan_parameters() + ("probe_epochs",)
 
     def get_state(self):
         state = super().get_state()
-        state["prune"].update(
-            probe_epochs=self.probe_epochs,
+        state[STATE_KEY].update(
             benchmark=self.benchmark,
             accepted=self.accepted,
             decisions=self.decisions,
@@ -187,26 +177,13 @@ class SecretaryOracle(PruneOracle):
 
     def set_state(self, state):
         super().set_state(state)
-        prune = state["prune"]
-        self.benchmark = prune["benchmark"]
-        self.accepted = prune["accepted"]
-        self.decisions = prune["decisions"]
-
-    def _catch_up_trial_files(self):
-        # Decisions saved with the oracle but not yet in the trial files.
-        for entry in self.decisions:
-            trial = self.trials.get(entry["trial_id"])
-            if entry["decision"] != "accepted" and trial is not None and (
-                trial.status != TrialStatus.STOPPED
-            ):
-                self._end_candidate(
-                    trial, TrialStatus.STOPPED,
-                    self._decision_message(entry["decision"], entry["score"]),
-                )
-        super()._catch_up_trial_files()
+        own = state[STATE_KEY]
+        self.benchmark = own["benchmark"]
+        self.accepted = own["accepted"]
+        self.decisions = own["decisions"]
 
 
-class SecretarySearch(PruneSearch):
+class SecretarySearch(RoundSearch):
     """Optimal stopping: probe candidates one by one, keep the first good one.
 
     Samples candidates as `RandomSearch` does, trains each for
@@ -220,8 +197,10 @@ class SecretarySearch(PruneSearch):
         hypermodel, objective, max_trials, seed, hyperparameters,
         tune_new_entries, allow_new_entries, max_retries_per_trial,
         max_consecutive_failed_trials, lease_timeout, complexity_penalty,
-        max_live_models, cache_inputs, progress, **kwargs: As for
-            `PruneSearch`.
+        batch_size_schedule, learning_rate_scaling, max_live_models,
+        cache_inputs, progress, **kwargs: As for `PruneSearch`. A batch-size
+            schedule's first entry is the probe's, its last the accepted
+            candidate's.
         probe_epochs: Integer >= 1, epochs each candidate trains before it
             is judged. Defaults to 1.
         patience: Early-stopping patience of the accepted candidate.
@@ -251,17 +230,16 @@ class SecretarySearch(PruneSearch):
         max_consecutive_failed_trials=3,
         probe_epochs=1,
         patience=5,
-        lease_timeout=600,
+        lease_timeout=60,
         complexity_penalty=0.0,
+        batch_size_schedule=None,
+        learning_rate_scaling="linear",
         max_live_models=256,
         cache_inputs=True,
         progress=None,
         **kwargs,
     ):
-        _validate_probe_epochs(probe_epochs)
-        self.probe_epochs = probe_epochs
-        super().__init__(
-            hypermodel=hypermodel,
+        oracle = SecretaryOracle(
             objective=objective,
             max_trials=max_trials,
             seed=seed,
@@ -270,16 +248,20 @@ class SecretarySearch(PruneSearch):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            probe_epochs=probe_epochs,
             patience=patience,
             lease_timeout=lease_timeout,
             complexity_penalty=complexity_penalty,
+        )
+        self.seed = seed
+        self.probe_epochs = probe_epochs
+        super().__init__(
+            oracle,
+            hypermodel,
+            batch_size_schedule=batch_size_schedule,
+            learning_rate_scaling=learning_rate_scaling,
             max_live_models=max_live_models,
             cache_inputs=cache_inputs,
             progress=progress,
             **kwargs,
         )
-
-    def _create_oracle(self, **options):
-        for unused in ("cull_fraction", "min_survivors", "epochs_per_round", "rank_by"):
-            options.pop(unused)
-        return SecretaryOracle(probe_epochs=self.probe_epochs, **options)

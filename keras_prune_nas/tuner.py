@@ -1,12 +1,27 @@
-"""PruneSearch: a drop-in `keras_tuner.RandomSearch` that culls every round."""
+"""Tuners that train candidates in rounds: `RoundSearch` and `PruneSearch`.
+
+`RoundSearch` is the worker's side of a `RoundOracle`: it trains one unit of
+work at a time (one candidate, up to the round's last epoch), continuing the
+candidate's live model or its newest checkpoint, and reports every epoch.
+The parts it is made of each own one job:
+
+* `keras_prune_nas.live_models.LiveModelCache`: models kept between rounds;
+* `keras_prune_nas.checkpoints.CheckpointStore`: every epoch's checkpoint;
+* `keras_prune_nas.callbacks.ContinuingCallbacks`: the user's callbacks;
+* `keras_prune_nas.pipeline`: the input pipeline, built once per search;
+* `keras_prune_nas.distributed`: the chief's loop and the worker's heartbeat.
+
+`PruneSearch` is a `RoundSearch` with a `PruneOracle`, the drop-in
+replacement for `keras_tuner.RandomSearch`.
+"""
 
 import csv
-import glob
+import dataclasses
 import io
-import json
 import os
-import re
 import time
+from typing import Any
+from typing import Optional
 
 import numpy as np
 import keras_tuner
@@ -17,266 +32,113 @@ from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner as tuner_module
 from keras_tuner.src.engine import tuner_utils
 
-from keras_prune_nas import _checkpoint
-from keras_prune_nas import _distributed
-from keras_prune_nas import _io
-from keras_prune_nas import _pipeline
-from keras_prune_nas import _validation
-from keras_prune_nas import culling
+from keras_prune_nas import checkpoints as checkpoint_files
+from keras_prune_nas import checks
+from keras_prune_nas import distributed
+from keras_prune_nas import files
+from keras_prune_nas import pipeline
 from keras_prune_nas import schedules
-from keras_prune_nas.oracle import PARAMETERS_METRIC
+from keras_prune_nas import validation
+from keras_prune_nas.callbacks import ContinuingCallbacks
+from keras_prune_nas.leases import LeaseTable
+from keras_prune_nas.live_models import LiveModel
+from keras_prune_nas.live_models import LiveModelCache
+from keras_prune_nas.oracle import PARAMETER_COUNT_METRIC
 from keras_prune_nas.oracle import PruneOracle
-from keras_prune_nas.oracle import last_step
+from keras_prune_nas.oracle import RoundOracle
+from keras_prune_nas.oracle import epochs_reported
+from keras_prune_nas.oracle import holds_epoch
 
 TrialStatus = trial_module.TrialStatus
-_ENDED = (TrialStatus.STOPPED, TrialStatus.COMPLETED, TrialStatus.FAILED)
-_BATCH_HOOKS = (
-    "on_batch_begin", "on_batch_end",
-    "on_train_batch_begin", "on_train_batch_end",
-    "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_batch_begin", "on_predict_batch_end",
-)
-
-
-# Marks a checkpoint saved for an epoch not yet accepted by the oracle;
-# the saving tuner's id follows.
-_PENDING = ".pending-"
-
-
-def _holds_epoch(trial, objective_name, epoch):
-    """True if the oracle recorded `epoch` in the trial it answered with."""
-    if not trial.metrics.exists(objective_name):
-        return False
-    return any(
-        obs.step == epoch for obs in trial.metrics.get_history(objective_name)
-    )
+ENDED = (TrialStatus.STOPPED, TrialStatus.COMPLETED, TrialStatus.FAILED)
 
 
 def _constant_learning_rate(model):
     """The optimizer's learning rate if it is a constant, else None."""
     optimizer = getattr(model, "optimizer", None)
-    rate = getattr(optimizer, "_learning_rate", None)
-    if rate is None or callable(rate):
+    if optimizer is None:
         return None
-    return float(keras.ops.convert_to_numpy(rate))
+    # A schedule is serialized as a dict, a constant as a number.
+    rate = optimizer.get_config().get("learning_rate")
+    return float(rate) if checks.is_number(rate) else None
 
 
-def _remove(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+def _best_epochs(trial, objective_name):
+    """Epoch count at the candidate's best epoch (whose weights it keeps)."""
+    if not trial.metrics.exists(objective_name):
+        return None
+    step = trial.metrics.get_best_step(objective_name)
+    return None if step is None else step + 1
 
 
-def _is_default(method):
-    return getattr(method, "_is_default", False)
+@dataclasses.dataclass
+class Unit:
+    """One execution of one candidate in the current round.
 
-
-class ContinuingCallbacks(keras.callbacks.Callback):
-    """Makes a candidate's many `fit` calls look like one run to callbacks.
-
-    A candidate is trained by one `fit` call per round. Passed to each call
-    as they are, a `CSVLogger` would truncate its file every round and an
-    `EarlyStopping` would forget its patience. Wrapped in this, the user's
-    callbacks get `on_train_begin` once, every epoch with its true number,
-    and `on_train_end` once, when the candidate is culled or finished.
+    Attributes:
+        trial: The candidate's trial, as the oracle handed it out.
+        execution: Which of `executions_per_trial`.
+        reported: Epochs the oracle had heard of when the unit began; the
+            execution resumes from its newest checkpoint at or before this.
+        epochs: The `epochs` argument of this unit's `fit` call.
+        callbacks: The user's callbacks passed to `search`.
+        schedule: (batch size, learning rate) if a batch-size schedule sets
+            them, else None.
+        last_epoch: The last 0-based epoch the oracle accepted, or None.
+        any_reported: Whether any epoch reached the oracle.
+        abandoned: Why the worker gave the candidate up, or None.
     """
 
-    def __init__(self, callbacks):
-        super().__init__()
-        self.callbacks = list(callbacks)
-        self.started = False
-        self.last_logs = None
-        self._model_set = None
-        for name in _BATCH_HOOKS:
-            if all(_is_default(getattr(cb, name)) for cb in self.callbacks):
-                # Keep Keras' fast path (async dispatch, no per-batch sync)
-                # unless a wrapped callback really wants batch events.
-                setattr(self, name, getattr(keras.callbacks.Callback(), name))
-
-    def set_params(self, params):
-        super().set_params(params)
-        for callback in self.callbacks:
-            callback.set_params(params)
-
-    def set_model(self, model):
-        super().set_model(model)
-        if model is not self._model_set:
-            self._model_set = model
-            for callback in self.callbacks:
-                callback.set_model(model)
-
-    def on_train_begin(self, logs=None):
-        if not self.started:
-            self.started = True
-            for callback in self.callbacks:
-                callback.on_train_begin(logs)
-
-    def on_train_end(self, logs=None):
-        # Deferred to `finish`: the candidate may train again next round.
-        pass
-
-    def finish(self):
-        """Ends the run for the callbacks (the candidate trains no more)."""
-        if self.started:
-            self.started = False
-            for callback in self.callbacks:
-                callback.on_train_end(self.last_logs)
-
-    def detach(self):
-        """Drops the references to the model, which is being evicted."""
-        self._model = None
-        self._model_set = None
-        for callback in self.callbacks:
-            if hasattr(callback, "_model"):
-                callback._model = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.last_logs = logs
-        for callback in self.callbacks:
-            callback.on_epoch_end(epoch, logs)
+    trial: Any
+    execution: int
+    reported: int
+    epochs: int
+    callbacks: list
+    schedule: Optional[tuple] = None
+    last_epoch: Optional[int] = None
+    any_reported: bool = False
+    abandoned: Optional[str] = None
 
 
-def _forwarding(hook):
-    def forward(self, *args, **kwargs):
-        for callback in self.callbacks:
-            getattr(callback, hook)(*args, **kwargs)
+class EpochReporter(keras.callbacks.Callback):
+    """Reports every epoch to the tuner, and stops `fit` when told to."""
 
-    forward.__name__ = hook
-    return forward
-
-
-for _hook in _BATCH_HOOKS + (
-    "on_epoch_begin", "on_test_begin", "on_test_end",
-    "on_predict_begin", "on_predict_end",
-):
-    setattr(ContinuingCallbacks, _hook, _forwarding(_hook))
-
-
-class _EpochReporter(keras.callbacks.Callback):
-    """Reports every epoch to the oracle, checkpoints it, stops when told."""
-
-    def __init__(self, tuner, trial, execution):
+    def __init__(self, tuner, unit, forward_batch_hooks):
         super().__init__()
         self.tuner = tuner
-        self.trial = trial
-        self.execution = execution
-        self.last_epoch = None
-        if tuner._forwards_batch_hooks:
+        self.unit = unit
+        if forward_batch_hooks:
             self.on_batch_begin = self._forward_batch_begin
             self.on_batch_end = self._forward_batch_end
 
     def _forward_batch_begin(self, batch, logs=None):
-        self.tuner.on_batch_begin(self.trial, self.model, batch, logs)
+        self.tuner.on_batch_begin(self.unit.trial, self.model, batch, logs)
 
     def _forward_batch_end(self, batch, logs=None):
-        self.tuner.on_batch_end(self.trial, self.model, batch, logs)
+        self.tuner.on_batch_end(self.unit.trial, self.model, batch, logs)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.tuner.on_epoch_begin(self.trial, self.model, epoch, logs=logs)
+        self.tuner.on_epoch_begin(self.unit.trial, self.model, epoch, logs=logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        tuner = self.tuner
-        tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
-        if tuner._lease_lost():
-            # The chief has given this candidate to another worker by now.
-            tuner._abandoned = "its lease expired"
-            self.model.stop_training = True
-            return
-        objective_name = tuner.oracle.objective.name
-        metrics = tuner._epoch_metrics(logs)
-        if tuner.complexity_penalty:
-            metrics[PARAMETERS_METRIC] = float(self.model.count_params())
-        if tuner._unit_schedule is not None:
-            metrics["batch_size"], metrics["learning_rate"] = tuner._unit_schedule
-        pending = tuner._save_pending_checkpoint(
-            self.trial.trial_id, self.execution, self.model, epoch + 1
-        )
-        answer = tuner.oracle.update_trial(
-            self.trial.trial_id, metrics, step=epoch
-        )
-        tuner._last_contact = time.monotonic()
-        tuner._unit_reported = True
-        if not _holds_epoch(answer, objective_name, epoch):
-            # The oracle ignored the report: the candidate is not ours now.
-            _remove(pending)
-            tuner._abandoned = "the chief took it back"
-            self.model.stop_training = True
-            return
-        self.last_epoch = epoch
-        tuner._commit_checkpoint(
-            self.trial.trial_id, self.execution, pending, epoch + 1, answer
-        )
-        if self.execution == 0 and answer.status != TrialStatus.RUNNING:
+        if self.tuner.report_epoch(self.unit, self.model, epoch, logs):
             self.model.stop_training = True
 
 
-class _Unit:
-    """What one execution of the current round needs to know."""
+class RoundSearch(tuner_module.Tuner):
+    """Trains the candidates of a `RoundOracle` round by round.
 
-    def __init__(self, execution, start, epochs, callbacks):
-        self.execution = execution
-        self.start = start
-        self.epochs = epochs
-        self.callbacks = callbacks
-
-
-class _LiveModel:
-    """A candidate's model kept in memory between rounds."""
-
-    def __init__(self, model, epoch, callbacks):
-        self.model = model
-        self.epoch = epoch
-        self.callbacks = callbacks
-        self.last_used = 0
-        # The compiled learning rate, before any batch-size scaling.
-        self.base_learning_rate = None
-
-
-class PruneSearch(tuner_module.Tuner):
-    """Random search that discards the worst candidates after every epoch.
-
-    A drop-in replacement for `keras_tuner.RandomSearch`: the same
-    constructor (the same arguments in the same order), plus the culling
-    parameters after them. It samples `max_trials`
-    candidates, trains them round by round (each round continues every
-    survivor from its own weights and optimizer state), culls the worst
-    `cull_fraction` of the survivors after each round, and once
-    `min_survivors` are left trains those finalists to `epochs` with early
-    stopping. The best finalist is the result.
+    Every unit of work continues the candidate from its live model (kept in
+    memory between rounds) or its newest checkpoint, reports every epoch to
+    the oracle, checkpoints it (weights and optimizer state), and stops when
+    the oracle says the unit is over. The user's callbacks see one
+    continuous run per candidate. `PruneSearch` and `SecretarySearch` are
+    this with their oracles; a new strategy passes its own `RoundOracle`.
 
     Args:
-        hypermodel: A `HyperModel` (e.g. `keras_prune_nas.NASHyperModel`) or
-            a function taking `hp` and returning a compiled Keras model.
-        objective: The metric to rank by, e.g. "val_accuracy" (a string, a
-            `keras_tuner.Objective`, or a list of them).
-        max_trials: Integer, the number of candidates sampled. Defaults to 10,
-            as for `RandomSearch`; with `max_trials <= min_survivors` nothing
-            is culled.
-        seed: Optional integer, the random seed.
-        hyperparameters: Optional `HyperParameters`, as for `RandomSearch`.
-        tune_new_entries: Boolean, as for `RandomSearch`.
-        allow_new_entries: Boolean, as for `RandomSearch`.
-        max_retries_per_trial: Integer, retries of a crashed candidate.
-        max_consecutive_failed_trials: Integer; the search stops if this many
-            candidates in a row fail before any candidate has trained.
-        cull_fraction: Float in (0, 1), the share of survivors dropped after
-            every round. Defaults to 0.15.
-        min_survivors: Integer, culling stops once this many are left.
-            Defaults to 10.
-        epochs_per_round: Integer, epochs between two culls. Defaults to 1.
-        patience: Integer or None, early-stopping patience of the finalists
-            (None: train them to the last epoch). Defaults to 5.
-        rank_by: "best" or "last": rank survivors by their best objective so
-            far or by that of their last epoch. Defaults to "best".
-        lease_timeout: Seconds or None. In a distributed search, a worker
-            not heard from for this long is taken for dead and its candidate
-            continues on another worker from its last checkpoint. Must
-            exceed the longest epoch plus a model's build time. Defaults to
-            600.
-        complexity_penalty: Float >= 0: rank by objective minus this times
-            log10 of the candidate's parameter count (direction-aware), in
-            the culls and in the final pick. Defaults to 0 (no penalty).
+        oracle: A `RoundOracle`.
+        hypermodel: A `HyperModel` or a function taking `hp` and returning a
+            compiled Keras model.
         batch_size_schedule: None, or a list of batch sizes, one per round:
             round i trains with entry i, later rounds and the finalists with
             the last one (`keras_prune_nas.schedules.geometric_batch_sizes(
@@ -289,22 +151,22 @@ class PruneSearch(tuner_module.Tuner):
             size passed to `search` (32 if none). Needs a constant learning
             rate in the compiled optimizer. Defaults to "linear".
         max_live_models: Integer, how many models stay in memory between
-            rounds. Every epoch is checkpointed to the project directory
-            (weights and optimizer state); past this many, models are freed
-            and reloaded from their checkpoint when their turn comes; 0
-            keeps only the model in training. TensorFlow keeps memory
-            (about 15 MiB on digits) for every model built, for the life of
-            the process, and a reload builds the model again: lower this
-            only when the weights themselves are large. Defaults to 256.
+            rounds. Every epoch is checkpointed to the project directory;
+            past this many, models are freed and reloaded from their
+            checkpoint when their turn comes; 0 keeps only the model in
+            training. TensorFlow keeps memory (about 15 MiB on digits) for
+            every model built, for the life of the process, and a reload
+            builds the model again: lower this only when the weights
+            themselves are large. Defaults to 256.
         cache_inputs: Boolean. With the TensorFlow backend and NumPy inputs,
             build the tf.data pipeline once for the whole search instead of
             once per `fit` call (same batching, shuffling and validation
             split as `Model.fit`). Only used when the hypermodel does not
             override `HyperModel.fit`. Defaults to True.
-        progress: None, True or False. The search prints one line per round
-            (epoch, survivors, culled, best so far, elapsed). None shows it
-            unless `search(verbose=0)`, as keras_tuner does with its trial
-            display; True or False shows or hides it whatever `verbose`.
+        progress: None, True or False. The search prints one line per round.
+            None shows it unless `search(verbose=0)`, as keras_tuner does
+            with its trial display; True or False shows or hides it whatever
+            `verbose`.
         **kwargs: Arguments for `keras_tuner.Tuner`: `directory`,
             `project_name`, `overwrite`, `executions_per_trial`,
             `max_model_size`, `optimizer`, `loss`, `metrics`, ...
@@ -312,38 +174,16 @@ class PruneSearch(tuner_module.Tuner):
     Example:
 
     ```python
-    import keras_prune_nas as kpn
-
-    tuner = kpn.PruneSearch(         # was: keras_tuner.RandomSearch(...)
-        build_model,
-        objective="val_accuracy",
-        max_trials=50,
-        directory="runs",
-        project_name="digits",
-    )
-    tuner.search(x, y, epochs=20, validation_data=(x_val, y_val))
-    best_model = tuner.get_best_models(1)[0]
+    oracle = kpn.PruneOracle(objective="val_accuracy", max_trials=30)
+    tuner = kpn.RoundSearch(oracle, build_model, directory="runs")
+    tuner.search(x, y, epochs=10, validation_data=(x_val, y_val))
     ```
     """
 
     def __init__(
         self,
+        oracle,
         hypermodel=None,
-        objective=None,
-        max_trials=10,
-        seed=None,
-        hyperparameters=None,
-        tune_new_entries=True,
-        allow_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        cull_fraction=0.15,
-        min_survivors=10,
-        epochs_per_round=1,
-        patience=5,
-        rank_by="best",
-        lease_timeout=600,
-        complexity_penalty=0.0,
         batch_size_schedule=None,
         learning_rate_scaling="linear",
         max_live_models=256,
@@ -351,80 +191,56 @@ class PruneSearch(tuner_module.Tuner):
         progress=None,
         **kwargs,
     ):
+        if not isinstance(oracle, RoundOracle):
+            raise TypeError(
+                "`oracle` must be a keras_prune_nas RoundOracle (e.g. "
+                f"PruneOracle); received {type(oracle).__name__}."
+            )
         schedules.validate_batch_size_schedule(
             batch_size_schedule, learning_rate_scaling
         )
-        if (
-            isinstance(max_live_models, bool)
-            or not isinstance(max_live_models, int)
-            or max_live_models < 0
-        ):
-            raise ValueError(
-                "`max_live_models` must be an integer >= 0 (models kept in "
-                "memory between rounds; 0 checkpoints every model between "
-                "its rounds). "
-                f"Received: max_live_models={max_live_models!r}."
-            )
-        if hypermodel is None and type(self).run_trial is PruneSearch.run_trial:
+        checks.require_int(
+            "max_live_models", max_live_models, 0,
+            "models kept in memory between rounds; 0 checkpoints every model "
+            "between its rounds",
+        )
+        if hypermodel is None and type(self).run_trial is RoundSearch.run_trial:
             raise ValueError(
                 "Received `hypermodel=None`. Pass a HyperModel or a function "
                 "that builds a compiled Keras model from `hp`, or subclass "
-                "PruneSearch and override `run_trial()`."
+                f"{type(self).__name__} and override `run_trial()`."
             )
-        self.seed = seed
-        oracle = self._create_oracle(
-            objective=objective,
-            max_trials=max_trials,
-            cull_fraction=cull_fraction,
-            min_survivors=min_survivors,
-            epochs_per_round=epochs_per_round,
-            patience=patience,
-            rank_by=rank_by,
-            lease_timeout=lease_timeout,
-            complexity_penalty=complexity_penalty,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries,
-            allow_new_entries=allow_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-        )
-        self.max_live_models = max_live_models
+        # On a worker `self.oracle` becomes keras_tuner's client of the
+        # chief's oracle; the plan and settings are read from this one.
+        self.round_oracle = oracle
+        self.plan = oracle.plan
         self.cache_inputs = cache_inputs
         self.progress = progress
-        self.lease_timeout = lease_timeout
-        self.complexity_penalty = complexity_penalty
         self.batch_size_schedule = (
             None if batch_size_schedule is None else list(batch_size_schedule)
         )
         self.learning_rate_scaling = learning_rate_scaling
-        self._epochs_per_round = epochs_per_round
-        self._culling_rounds = culling.culling_rounds(
-            max_trials, cull_fraction, min_survivors
-        )
+        self.live_models = LiveModelCache(max_live_models)
         self._base_batch_size = None
         # batch size -> (fit args, fit kwargs) with that batch size
         self._inputs_by_batch_size = {}
-        # (batch size, learning rate) of the unit in training
-        self._unit_schedule = None
-        # (trial_id, execution) -> _LiveModel
-        self._live = {}
-        self._use_counter = 0
-        self._last_contact = time.monotonic()
-        self._abandoned = None
-        self._unit_reported = False
         self._unit = None
-        self._epochs = None
         self._display_verbosity = 1
         super().__init__(oracle, hypermodel, **kwargs)
+        self.checkpoints = checkpoint_files.CheckpointStore(
+            self.get_trial_dir, self.tuner_id
+        )
+        # This worker's view of its own lease (the chief keeps the real one).
+        self._own_lease = LeaseTable(oracle.lease_timeout)
+        self._own_lease.touch(self.tuner_id)
         self._forwards_batch_hooks = (
             type(self).on_batch_begin is not tuner_module.Tuner.on_batch_begin
             or type(self).on_batch_end is not tuner_module.Tuner.on_batch_end
         )
 
-    def _create_oracle(self, **options):
-        """The oracle of this tuner; subclasses with another rule override it."""
-        return PruneOracle(**options)
+    @property
+    def max_live_models(self):
+        return self.live_models.max_live_models
 
     # ------------------------------------------------------------------
     # Search
@@ -440,49 +256,43 @@ class PruneSearch(tuner_module.Tuner):
                 continuous run per candidate.
         """
         epochs = fit_kwargs.get("epochs", 1)
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(
-                "`epochs` must be an integer >= 1: the most epochs any "
-                f"candidate trains. Received: epochs={epochs!r}."
-            )
+        checks.validate_epochs(epochs)
         fit_kwargs["epochs"] = epochs
         # keras_tuner's own check (and message) first, then ours.
         self._deepcopy_callbacks(fit_kwargs.get("callbacks") or [])
-        _validation.check_search_inputs(self.hypermodel, fit_args, fit_kwargs)
-        self._epochs = epochs
+        validation.check_search_inputs(self.hypermodel, fit_args, fit_kwargs)
         if self.progress is None:
             self._display_verbosity = fit_kwargs.get(
-                "verbose", getattr(self.oracle, "verbose", "auto")
+                "verbose", getattr(self.round_oracle, "verbose", "auto")
             )
         else:
             self._display_verbosity = 1 if self.progress else 0
-        if isinstance(self.oracle, PruneOracle):
-            self.oracle.verbose = self._display_verbosity
-            self.oracle.set_epochs(epochs)
+        self.round_oracle.verbose = self._display_verbosity
+        self.round_oracle.set_epochs(epochs)
         if dist_utils.is_chief_oracle():
             # The chief only holds the oracle (and the round barrier) and
             # answers the workers until the search is over.
             self.save()
-            _distributed.serve_oracle(self.oracle)
-            self._prune_all_checkpoints()
+            distributed.serve_oracle(self.oracle)
+            self._retain_checkpoints_of_ended()
             self.write_curves()
             return
         if self.hypermodel is not None and not self._customized_training():
-            _validation.probe_first_candidate(
+            validation.probe_first_candidate(
                 self._build_hypermodel, self.oracle.objective, fit_args, fit_kwargs
             )
         if self.batch_size_schedule is None:
             fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
         else:
-            fit_args, fit_kwargs = _pipeline.fit_keywords(fit_args, fit_kwargs)
+            fit_args, fit_kwargs = pipeline.fit_keywords(fit_args, fit_kwargs)
             self._base_batch_size = fit_kwargs.get("batch_size") or 32
             self._inputs_by_batch_size = {}
         try:
             self._search_loop(fit_args, fit_kwargs)
         finally:
-            self._free_live_models()
+            self._close_live_models()
             if not self._is_worker():
-                self._prune_all_checkpoints()
+                self._retain_checkpoints_of_ended()
                 self.write_curves()
 
     def _search_loop(self, fit_args, fit_kwargs):
@@ -491,15 +301,23 @@ class PruneSearch(tuner_module.Tuner):
         while True:
             self.pre_create_trial()
             trial = self.oracle.create_trial(self.tuner_id)
-            self._last_contact = time.monotonic()
+            self._own_lease.touch(self.tuner_id)
             if trial.status == TrialStatus.STOPPED:
                 break
             if trial.status == TrialStatus.IDLE:
                 # Other workers are finishing the round: wait at the barrier.
-                time.sleep(_distributed.IDLE_POLL_SECONDS)
+                time.sleep(distributed.IDLE_POLL_SECONDS)
                 continue
             self.on_trial_begin(trial)
-            self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            if self._is_worker() and self.round_oracle.lease_timeout is not None:
+                with distributed.Heartbeat(
+                    self.oracle, self.tuner_id,
+                    distributed.heartbeat_interval(self.round_oracle.lease_timeout),
+                    on_contact=lambda: self._own_lease.touch(self.tuner_id),
+                ):
+                    self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            else:
+                self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
             self.on_trial_end(trial)
         self.on_search_end()
 
@@ -507,7 +325,7 @@ class PruneSearch(tuner_module.Tuner):
         super().on_search_begin()
         # keras_tuner has just set the display from `verbose`; `progress`
         # may say otherwise.
-        self.oracle.verbose = self._display_verbosity
+        self.round_oracle.verbose = self._display_verbosity
 
     def _customized_training(self):
         """True if a subclass or the hypermodel trains its own way."""
@@ -517,9 +335,9 @@ class PruneSearch(tuner_module.Tuner):
         )
         return (
             custom_fit
-            or type(self).run_trial is not PruneSearch.run_trial
+            or type(self).run_trial is not RoundSearch.run_trial
             or type(self)._build_and_fit_model
-            is not PruneSearch._build_and_fit_model
+            is not RoundSearch._build_and_fit_model
         )
 
     def _maybe_cache_inputs(self, fit_args, fit_kwargs):
@@ -529,14 +347,14 @@ class PruneSearch(tuner_module.Tuner):
             or keras.backend.backend() != "tensorflow"
         ):
             return fit_args, fit_kwargs
-        cached = _pipeline.cache_fit_inputs(fit_args, fit_kwargs)
+        cached = pipeline.cache_fit_inputs(fit_args, fit_kwargs)
         return cached if cached is not None else (fit_args, fit_kwargs)
 
     def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
-        self._unit_reported = False
-        self._abandoned = None
+        self._unit = None
         results = self.run_trial(trial, *fit_args, **fit_kwargs)
-        if self._unit_reported or self._abandoned:
+        unit = self._unit
+        if unit is not None and (unit.any_reported or unit.abandoned):
             return
         # No epoch reached the oracle (e.g. `run_trial` or `HyperModel.fit`
         # was overridden to return a number): report the result once, as
@@ -547,7 +365,7 @@ class PruneSearch(tuner_module.Tuner):
         self.oracle.update_trial(
             trial.trial_id,
             tuner_utils.convert_to_metrics_dict(results, self.oracle.objective),
-            step=(self._epochs or 1) - 1,
+            step=(self.plan.epochs or 1) - 1,
         )
 
     def run_trial(self, trial, *args, **kwargs):
@@ -558,18 +376,19 @@ class PruneSearch(tuner_module.Tuner):
         """
         epochs = kwargs.pop("epochs", 1)
         callbacks = kwargs.pop("callbacks", None) or []
-        # Epochs the oracle has heard of; each execution resumes from its
-        # newest checkpoint (or live model) at or before this one.
-        reported = last_step(trial, self.oracle.objective.name) + 1
+        reported = epochs_reported(trial, self.oracle.objective.name)
         histories = []
+        any_reported = False
         for execution in range(self.executions_per_trial):
-            self._unit = _Unit(execution, reported, epochs, callbacks)
+            self._unit = Unit(trial, execution, reported, epochs, callbacks)
+            self._unit.any_reported = any_reported
             histories.append(self._build_and_fit_model(trial, *args, **kwargs))
-            if self._abandoned:
+            any_reported = self._unit.any_reported
+            if self._unit.abandoned:
                 break
             if execution == 0:
                 # Later executions train exactly as far as the first one did.
-                epochs = self._live[(trial.trial_id, 0)].epoch
+                epochs = self.live_models.get((trial.trial_id, 0)).epoch
         return histories
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
@@ -581,10 +400,10 @@ class PruneSearch(tuner_module.Tuner):
         """
         unit = self._unit
         key = (trial.trial_id, unit.execution)
-        live = self._checkout(trial, unit.execution, unit.start, unit.callbacks)
+        live = self._check_out(trial, unit.execution, unit.reported, unit.callbacks)
         if self.batch_size_schedule is not None:
-            args, kwargs = self._follow_batch_size_schedule(live, kwargs)
-        reporter = _EpochReporter(self, trial, unit.execution)
+            args, kwargs = self._follow_batch_size_schedule(unit, live, kwargs)
+        reporter = EpochReporter(self, unit, self._forwards_batch_hooks)
         kwargs.update(
             initial_epoch=live.epoch,
             epochs=unit.epochs,
@@ -597,26 +416,24 @@ class PruneSearch(tuner_module.Tuner):
         except BaseException:
             # Its weights are now somewhere inside an epoch; a retry resumes
             # from the last checkpoint instead.
-            self._drop_model(key)
+            self.live_models.drop(key)
             raise
-        if self._abandoned:
-            self._drop_model(key)
-        elif reporter.last_epoch is None:
+        if unit.abandoned:
+            self.live_models.drop(key)
+        elif unit.last_epoch is None:
             # `fit` was overridden and trained nothing through Keras.
             tuner_utils.validate_trial_results(
                 result, self.oracle.objective, "HyperModel.fit()"
             )
         else:
-            live.epoch = reporter.last_epoch + 1
+            live.epoch = unit.last_epoch + 1
         return result
 
-    def _follow_batch_size_schedule(self, live, kwargs):
+    def _follow_batch_size_schedule(self, unit, live, kwargs):
         """Sets the round's batch size and scales the learning rate with it."""
-        round_index = schedules.round_of_epoch(
-            live.epoch, self._epochs_per_round, self._culling_rounds
-        )
+        round_index = self.plan.round_of_epoch(live.epoch)
         batch_size = schedules.batch_size_for_round(
-            self.batch_size_schedule, round_index, self._culling_rounds
+            self.batch_size_schedule, round_index, self.plan.rounds
         )
         optimizer = live.model.optimizer
         if self.learning_rate_scaling is not None:
@@ -624,7 +441,8 @@ class PruneSearch(tuner_module.Tuner):
                 raise errors.FatalValueError(
                     "batch_size_schedule scales the learning rate, which "
                     "needs a constant learning rate, but the model's "
-                    f"optimizer has {optimizer._learning_rate!r}. Compile "
+                    "optimizer has "
+                    f"{optimizer.get_config().get('learning_rate')!r}. Compile "
                     "with a number as learning rate, or pass "
                     "learning_rate_scaling=None."
                 )
@@ -632,22 +450,61 @@ class PruneSearch(tuner_module.Tuner):
                 live.base_learning_rate, batch_size, self._base_batch_size,
                 self.learning_rate_scaling,
             )
-        self._unit_schedule = (
+        unit.schedule = (
             float(batch_size), float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         )
         if batch_size not in self._inputs_by_batch_size:
             data = {
                 name: value for name, value in kwargs.items()
-                if name in _pipeline.DATA_ARGUMENTS
+                if name in pipeline.DATA_ARGUMENTS
             }
             data["batch_size"] = batch_size
             self._inputs_by_batch_size[batch_size] = self._maybe_cache_inputs((), data)
         args, data = self._inputs_by_batch_size[batch_size]
         rest = {
             name: value for name, value in kwargs.items()
-            if name not in _pipeline.DATA_ARGUMENTS
+            if name not in pipeline.DATA_ARGUMENTS
         }
         return args, {**rest, **data}
+
+    # ------------------------------------------------------------------
+    # One epoch's report
+    # ------------------------------------------------------------------
+    def report_epoch(self, unit, model, epoch, logs):
+        """Checkpoints one epoch, reports it to the oracle, commits it.
+
+        Called by `EpochReporter` at the end of every epoch.
+
+        Returns:
+            True if training must stop after this epoch (the unit is over,
+            or the candidate is no longer this worker's).
+        """
+        trial_id = unit.trial.trial_id
+        self.on_epoch_end(unit.trial, model, epoch, logs=logs)
+        if self._lease_lost():
+            # The chief has given this candidate to another worker by now.
+            unit.abandoned = "its lease expired"
+            return True
+        metrics = self._epoch_metrics(logs)
+        if self.round_oracle.complexity_penalty:
+            metrics[PARAMETER_COUNT_METRIC] = float(model.count_params())
+        if unit.schedule is not None:
+            metrics["batch_size"], metrics["learning_rate"] = unit.schedule
+        pending = self.checkpoints.save_pending(
+            trial_id, unit.execution, model, epoch + 1
+        )
+        answer = self.oracle.update_trial(trial_id, metrics, step=epoch)
+        self._own_lease.touch(self.tuner_id)
+        unit.any_reported = True
+        if not holds_epoch(answer, self.oracle.objective.name, epoch):
+            # The oracle ignored the report: the candidate is not ours now.
+            self.checkpoints.discard(pending)
+            unit.abandoned = "the chief took it back"
+            return True
+        unit.last_epoch = epoch
+        self.checkpoints.commit(pending, trial_id, unit.execution, epoch + 1)
+        self._retain_checkpoints(answer, unit.execution, epoch + 1)
+        return unit.execution == 0 and answer.status != TrialStatus.RUNNING
 
     def _epoch_metrics(self, logs):
         """The logs of one epoch as the oracle wants them, objective included."""
@@ -672,87 +529,38 @@ class PruneSearch(tuner_module.Tuner):
         return metrics
 
     def on_trial_end(self, trial):
-        if self._abandoned:
+        unit = self._unit
+        if unit is not None and unit.abandoned:
             # Not ours any more: ending it would overrule its new worker.
             print(
-                f"PruneSearch worker {self.tuner_id}: gave candidate "
-                f"{trial.trial_id} up ({self._abandoned}). If epochs take "
-                "longer than `lease_timeout`, raise it.",
+                f"{type(self).__name__} worker {self.tuner_id}: gave candidate "
+                f"{trial.trial_id} up ({unit.abandoned}).",
                 flush=True,
             )
-            self._abandoned = None
+            self._unit = None
             return
         super().on_trial_end(trial)
-        self._release(
-            [
-                ended
-                for ended in map(self.oracle.get_trial, self._live_trial_ids())
-                if ended.status in _ENDED
-            ]
-        )
+        self._release_ended()
 
     def _lease_lost(self):
         """True if this worker has been silent so long the chief gave up."""
+        timeout = self.round_oracle.lease_timeout
         return (
             self._is_worker()
-            and self.lease_timeout is not None
-            and time.monotonic() - self._last_contact > self.lease_timeout
+            and timeout is not None
+            and self._own_lease.silent_for(self.tuner_id) > timeout
         )
 
     # ------------------------------------------------------------------
     # Live models and checkpoints
     # ------------------------------------------------------------------
-    def _live_trial_ids(self):
-        return sorted({trial_id for trial_id, _ in self._live})
+    def build_candidate(self, hp):
+        """A new model of the candidate with hyperparameters `hp`.
 
-    def _checkout(self, trial, execution, reported, original_callbacks):
-        """The candidate's model at its newest epoch the oracle has heard of.
-
-        That is the live model if it is there, else the newest checkpoint
-        at or before epoch `reported`, else a fresh model at epoch 0.
+        As `keras_tuner.Tuner` builds it (the size check included), but
+        without `clear_session()`, which would cost a garbage collection per
+        candidate, and with the optimizer built up front.
         """
-        key = (trial.trial_id, execution)
-        self._settle_pending_checkpoints(trial)
-        checkpoints = self._checkpoints(trial.trial_id, execution)
-        for epochs in [n for n in checkpoints if n > reported]:
-            # Of a report the oracle never saved.
-            _remove(checkpoints.pop(epochs))
-        live = self._live.get(key)
-        in_memory = (
-            live is not None and live.model is not None and live.epoch <= reported
-        )
-        resume = max(
-            list(checkpoints) + ([live.epoch] if in_memory else []), default=0
-        )
-        if live is not None and not (in_memory and live.epoch == resume):
-            if resume == 0:
-                # Starts over: the callbacks see a new run.
-                live.callbacks.finish()
-                live.callbacks.detach()
-                self._live.pop(key)
-                live = None
-            else:
-                self._drop_model(key)
-        if live is None:
-            callbacks = self._deepcopy_callbacks(original_callbacks)
-            self._configure_tensorboard_dir(callbacks, trial, execution)
-            live = _LiveModel(None, 0, ContinuingCallbacks(callbacks))
-            self._live[key] = live
-        if live.model is None:
-            live.model = self._build_candidate(trial.hyperparameters)
-            live.base_learning_rate = _constant_learning_rate(live.model)
-            live.epoch = resume
-            if resume:
-                _io.remove_temporaries(self.get_trial_dir(trial.trial_id))
-                self._load_checkpoint(trial.trial_id, live.model, checkpoints[resume])
-        self._use_counter += 1
-        live.last_used = self._use_counter
-        self._evict_beyond_limit(keep=key)
-        return live
-
-    def _build_candidate(self, hp):
-        # Unlike `Tuner._try_build`, no `clear_session()`: it would cost a
-        # garbage collection per candidate and the live models need no reset.
         model = self._build_hypermodel(hp)
         if not isinstance(model, keras.Model):
             raise errors.FatalTypeError(
@@ -773,215 +581,121 @@ class PruneSearch(tuner_module.Tuner):
             optimizer.build(model.trainable_variables)
         return model
 
-    def _checkpoint_path(self, trial_id, execution, epochs):
-        return os.path.join(
-            self.get_trial_dir(trial_id),
-            f"checkpoint_{execution}_epoch{epochs:04d}{_checkpoint.SUFFIX}",
-        )
+    def _check_out(self, trial, execution, reported, original_callbacks):
+        """The candidate's model at its newest epoch the oracle has heard of.
 
-    def _checkpoints(self, trial_id, execution):
-        """{epochs trained: path} of the candidate's checkpoints on disk."""
-        pattern = re.compile(
-            rf"checkpoint_{execution}_epoch(\d+){re.escape(_checkpoint.SUFFIX)}$"
-        )
-        found = {}
-        for path in glob.glob(
-            os.path.join(self.get_trial_dir(trial_id), f"checkpoint_{execution}_*")
-        ):
-            match = pattern.search(os.path.basename(path))
-            if match:
-                found[int(match.group(1))] = path
-        return found
-
-    def _best_epochs(self, trial):
-        """Epoch count at the candidate's best epoch (whose weights it keeps)."""
-        name = self.oracle.objective.name
-        if not trial.metrics.exists(name):
-            return None
-        step = trial.metrics.get_best_step(name)
-        return None if step is None else step + 1
-
-    def _save_pending_checkpoint(self, trial_id, execution, model, epochs):
-        """Saves the epoch about to be reported, under a pending name.
-
-        Saved before the report, so a kill between the report and the save
-        cannot leave a reported epoch without weights; named as pending
-        until the oracle accepts the report, so a worker that lost its
-        candidate never overwrites the new owner's checkpoint.
+        That is the live model if it is there, else the newest checkpoint
+        at or before epoch `reported`, else a fresh model at epoch 0.
         """
-        self._save_build_config(trial_id, model)
-        final = self._checkpoint_path(trial_id, execution, epochs)
-        pending = f"{final}{_PENDING}{self.tuner_id}"
-        _checkpoint.save(model, pending)
-        return pending
+        trial_id = trial.trial_id
+        key = (trial_id, execution)
+        self.checkpoints.settle(trial_id, reported)
+        saved = self.checkpoints.epochs_saved(trial_id, execution)
+        for epochs in [n for n in saved if n > reported]:
+            # Of a report the oracle never saved.
+            self.checkpoints.discard(saved.pop(epochs))
+        live = self.live_models.get(key)
+        in_memory = (
+            live is not None and live.model is not None and live.epoch <= reported
+        )
+        resume = max(list(saved) + ([live.epoch] if in_memory else []), default=0)
+        if live is not None and not (in_memory and live.epoch == resume):
+            if resume == 0:
+                # Starts over: the callbacks see a new run.
+                self.live_models.discard(key)
+                live = None
+            else:
+                self.live_models.drop(key)
+        if live is None:
+            callbacks = self._deepcopy_callbacks(original_callbacks)
+            self._configure_tensorboard_dir(callbacks, trial, execution)
+            live = LiveModel(ContinuingCallbacks(callbacks))
+            self.live_models.add(key, live)
+        if live.model is None:
+            live.model = self.build_candidate(trial.hyperparameters)
+            live.base_learning_rate = _constant_learning_rate(live.model)
+            live.epoch = resume
+            if resume:
+                files.remove_temporaries(self.get_trial_dir(trial_id))
+                self.checkpoints.load(trial_id, live.model, resume, execution)
+        self.live_models.check_out(key)
+        return live
 
-    def _commit_checkpoint(self, trial_id, execution, pending, epochs, answer):
-        """Makes the reported epoch's checkpoint final and prunes the others.
+    def _retain_checkpoints(self, answer, execution, newest):
+        """Removes the checkpoints a candidate can no longer need.
 
         Execution 0 keeps every epoch that may still turn out best (the one
-        `load_model` loads) and its newest, to resume from; any other
-        execution only needs to resume, and keeps its newest and its best.
-        """
-        try:
-            os.replace(pending, self._checkpoint_path(trial_id, execution, epochs))
-        except FileNotFoundError:
-            pass  # another process settled it already
-        # Any execution's report can settle one of execution 0's epochs.
-        self._prune_first_execution(answer)
-        if execution != 0:
-            keep = {epochs, self._best_epochs(answer)}
-            for old_epochs, path in self._checkpoints(trial_id, execution).items():
-                if old_epochs not in keep:
-                    _remove(path)
-
-    def _prune_first_execution(self, answer):
-        """Keeps execution 0's checkpoints of every epoch that may be best.
-
-        With several executions the best epoch is the best average, which
-        can move until the last execution has reported that epoch: pruning
-        by the best so far would delete the epoch that ends up best. With
-        one execution this keeps the best epoch and the newest.
+        `load_model` loads) and its newest, to resume from. With several
+        executions the best epoch is the best average, which can move until
+        the last execution has reported that epoch. Any other execution only
+        needs to resume, and keeps its newest and its best.
         """
         name = self.oracle.objective.name
-        if not answer.metrics.exists(name):
-            return
-        keep = _checkpoint.epochs_worth_keeping(
-            [(obs.step, obs.value) for obs in answer.metrics.get_history(name)],
-            self.executions_per_trial,
-            self.oracle.objective.direction,
+        trial_id = answer.trial_id
+        if answer.metrics.exists(name):
+            keep = checkpoint_files.epochs_worth_keeping(
+                [(obs.step, obs.value) for obs in answer.metrics.get_history(name)],
+                self.executions_per_trial,
+                self.oracle.objective.direction,
+            )
+            saved = self.checkpoints.epochs_saved(trial_id, 0)
+            keep.add(max(saved, default=0))  # where execution 0 resumes
+            self.checkpoints.retain(trial_id, 0, keep)
+        if execution != 0:
+            self.checkpoints.retain(
+                trial_id, execution, {newest, _best_epochs(answer, name)}
+            )
+
+    def _retain_best_checkpoint(self, trial):
+        """An ended candidate keeps only its best epoch's checkpoint."""
+        self.checkpoints.settle(
+            trial.trial_id, epochs_reported(trial, self.oracle.objective.name)
         )
-        checkpoints = self._checkpoints(answer.trial_id, 0)
-        keep.add(max(checkpoints, default=0))  # where execution 0 resumes
-        for old_epochs, path in checkpoints.items():
-            if old_epochs not in keep:
-                _remove(path)
-
-    def _settle_pending_checkpoints(self, trial):
-        """Finalizes what a kill left pending: kept if the oracle has its epoch.
-
-        A pending checkpoint whose epoch the oracle recorded was reported
-        just before the kill; any other was never reported and is dropped.
-        """
-        reported = last_step(trial, self.oracle.objective.name) + 1
-        pattern = re.compile(
-            rf"^(checkpoint_\d+_epoch(\d+){re.escape(_checkpoint.SUFFIX)})"
-            rf"{re.escape(_PENDING)}"
-        )
-        directory = self.get_trial_dir(trial.trial_id)
-        if not os.path.isdir(directory):
-            return
-        for name in os.listdir(directory):
-            match = pattern.match(name)
-            if not match:
-                continue
-            path = os.path.join(directory, name)
-            final = os.path.join(directory, match.group(1))
-            if int(match.group(2)) <= reported and not os.path.exists(final):
-                try:
-                    os.replace(path, final)
-                except FileNotFoundError:
-                    pass
-            else:
-                _remove(path)
-
-    def _load_checkpoint(self, trial_id, model, path):
-        if not model.built:
-            model.build_from_config(self._load_build_config(trial_id))
-        optimizer = getattr(model, "optimizer", None)
-        if optimizer is not None and not optimizer.built:
-            # The optimizer's variables must exist to be filled; otherwise
-            # Adam would start over.
-            optimizer.build(model.trainable_variables)
-        _checkpoint.load(model, path)
-
-    def _evict_beyond_limit(self, keep):
-        others = [
-            k for k, live in self._live.items()
-            if live.model is not None and k != keep
-        ]
-        excess = len(others) + 1 - self.max_live_models
-        # Rounds hand candidates out in the same order every time, so the
-        # model trained most recently is the one needed again last: evict
-        # it first (evicting the least recent would miss on every model once
-        # the population exceeds the limit).
-        others.sort(key=lambda k: self._live[k].last_used, reverse=True)
-        for key in others[:max(excess, 0)]:
-            self._drop_model(key)
-
-    def _drop_model(self, key):
-        """Frees a live model; its checkpoint on disk stays."""
-        live = self._live.get(key)
-        if live is not None:
-            live.callbacks.detach()
-            live.model = None
-
-    def _release(self, trials):
-        """Ends the callbacks of ended candidates, frees them, prunes files.
-
-        Only the checkpoint of the best epoch of the first execution stays:
-        `load_model` needs it.
-        """
-        for trial in trials:
-            for key in [k for k in self._live if k[0] == trial.trial_id]:
-                live = self._live.pop(key)
-                if live.model is not None:
-                    self._save_build_config(trial.trial_id, live.model)
-                live.callbacks.finish()
-                live.callbacks.detach()
-            self._prune_checkpoints(trial)
-
-    def _prune_checkpoints(self, trial):
-        """Removes an ended candidate's checkpoints but its best epoch's."""
-        self._settle_pending_checkpoints(trial)
-        best = self._best_epochs(trial)
+        best = _best_epochs(trial, self.oracle.objective.name)
         for execution in range(self.executions_per_trial):
-            for epochs, path in self._checkpoints(trial.trial_id, execution).items():
-                if execution != 0 or epochs != best:
-                    _remove(path)
+            self.checkpoints.retain(
+                trial.trial_id, execution, {best} if execution == 0 else set()
+            )
 
-    def _prune_all_checkpoints(self):
-        """Prunes every ended candidate's files, not only those held here.
+    def _release_ended(self):
+        """Ends the callbacks of ended candidates, frees them, trims files."""
+        for trial_id in self.live_models.trial_ids():
+            trial = self.oracle.get_trial(trial_id)
+            if trial.status in ENDED:
+                for model in self.live_models.release(trial_id):
+                    self.checkpoints.save_build_config(trial_id, model)
+                self._retain_best_checkpoint(trial)
+
+    def _retain_checkpoints_of_ended(self):
+        """Trims every ended candidate's files, not only those held here.
 
         A process killed after its candidate ended leaves its files behind;
         so does a worker that died.
         """
         for trial in self.oracle.trials.values():
-            if trial.status in _ENDED:
-                self._prune_checkpoints(trial)
+            if trial.status in ENDED:
+                self._retain_best_checkpoint(trial)
 
-    def _free_live_models(self):
+    def _close_live_models(self):
         """At the end of `search` (or its interruption): frees every model.
 
         Unfinished candidates keep their checkpoints, to resume from.
         """
-        trials = [self.oracle.get_trial(t) for t in self._live_trial_ids()]
-        self._release([t for t in trials if t.status in _ENDED])
-        for key, live in list(self._live.items()):
-            live.callbacks.finish()
-            live.callbacks.detach()
-            self._live.pop(key)
-
-    def _save_build_config(self, trial_id, model):
-        path = self._get_build_config_fname(trial_id)
-        if model.built and not os.path.exists(path):
-            _io.atomic_write_json(path, model.get_build_config())
-
-    def _load_build_config(self, trial_id):
-        with open(self._get_build_config_fname(trial_id)) as stream:
-            return json.load(stream)
+        self._release_ended()
+        self.live_models.close()
 
     def load_model(self, trial):
         """A fresh model of `trial` with the weights of its best epoch."""
-        epochs = self._best_epochs(trial)
-        path = epochs and self._checkpoint_path(trial.trial_id, 0, epochs)
+        epochs = _best_epochs(trial, self.oracle.objective.name)
+        path = epochs and self.checkpoints.path(trial.trial_id, 0, epochs)
         if not path or not os.path.exists(path):
             raise FileNotFoundError(
                 f"Trial {trial.trial_id} has no checkpoint of its best epoch "
                 f"({path or 'it reported no epoch'}): it failed before "
                 "finishing an epoch, or its files were removed."
             )
-        model = self._build_candidate(trial.hyperparameters)
-        self._load_checkpoint(trial.trial_id, model, path)
+        model = self.build_candidate(trial.hyperparameters)
+        self.checkpoints.load(trial.trial_id, model, epochs)
         return model
 
     # ------------------------------------------------------------------
@@ -1019,7 +733,7 @@ class PruneSearch(tuner_module.Tuner):
         )
         writer.writeheader()
         writer.writerows(rows)
-        _io.atomic_write_text(path, stream.getvalue())
+        files.atomic_write_text(path, stream.getvalue())
         return path
 
     def reload(self):
@@ -1027,9 +741,131 @@ class PruneSearch(tuner_module.Tuner):
         if not self._is_worker():
             # Before any worker runs: what writes killed half-way left behind.
             for directory, _, _ in os.walk(self.project_dir):
-                _io.remove_temporaries(directory)
+                files.remove_temporaries(directory)
 
     def save(self):
         if not self._is_worker():
             self.oracle.save()
-        _io.atomic_write_json(self._get_tuner_fname(), self.get_state())
+        files.atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+
+class PruneSearch(RoundSearch):
+    """Random search that discards the worst candidates after every epoch.
+
+    A drop-in replacement for `keras_tuner.RandomSearch`: the same
+    constructor (the same arguments in the same order), plus the culling
+    parameters after them. It samples `max_trials`
+    candidates, trains them round by round (each round continues every
+    survivor from its own weights and optimizer state), culls the worst
+    `cull_fraction` of the survivors after each round, and once
+    `min_survivors` are left trains those finalists to `epochs` with early
+    stopping. The best finalist is the result.
+
+    Args:
+        hypermodel: A `HyperModel` (e.g. `keras_prune_nas.NASHyperModel`) or
+            a function taking `hp` and returning a compiled Keras model.
+        objective: The metric to rank by, e.g. "val_accuracy" (a string, a
+            `keras_tuner.Objective`, or a list of them).
+        max_trials: Integer, the number of candidates sampled. Defaults to 10,
+            as for `RandomSearch`; with `max_trials <= min_survivors` nothing
+            is culled.
+        seed: Optional integer, the random seed.
+        hyperparameters: Optional `HyperParameters`, as for `RandomSearch`.
+        tune_new_entries: Boolean, as for `RandomSearch`.
+        allow_new_entries: Boolean, as for `RandomSearch`.
+        max_retries_per_trial: Integer, retries of a crashed candidate.
+        max_consecutive_failed_trials: Integer; the search stops if this many
+            candidates in a row fail before any candidate has trained.
+        cull_fraction: Float in (0, 1), the share of survivors dropped after
+            every round. Defaults to 0.15.
+        min_survivors: Integer, culling stops once this many are left.
+            Defaults to 10.
+        epochs_per_round: Integer, epochs between two culls. Defaults to 1.
+        patience: Integer or None, early-stopping patience of the finalists
+            (None: train them to the last epoch). Defaults to 5.
+        rank_by: "best" or "last": rank survivors by their best objective so
+            far or by that of their last epoch. Defaults to "best".
+        lease_timeout: Seconds or None. In a distributed search, a worker
+            not heard from for this long is taken for dead and its candidate
+            continues on another worker from its last checkpoint. Workers
+            send a heartbeat every few seconds while they train, so this
+            need not exceed an epoch. Defaults to 60.
+        complexity_penalty: Float >= 0: rank by objective minus this times
+            log10 of the candidate's parameter count (direction-aware), in
+            the culls and in the final pick. Defaults to 0 (no penalty).
+        batch_size_schedule, learning_rate_scaling, max_live_models,
+        cache_inputs, progress: As for `RoundSearch`.
+        **kwargs: Arguments for `keras_tuner.Tuner`: `directory`,
+            `project_name`, `overwrite`, `executions_per_trial`,
+            `max_model_size`, `optimizer`, `loss`, `metrics`, ...
+
+    Example:
+
+    ```python
+    import keras_prune_nas as kpn
+
+    tuner = kpn.PruneSearch(         # was: keras_tuner.RandomSearch(...)
+        build_model,
+        objective="val_accuracy",
+        max_trials=50,
+        directory="runs",
+        project_name="digits",
+    )
+    tuner.search(x, y, epochs=20, validation_data=(x_val, y_val))
+    best_model = tuner.get_best_models(1)[0]
+    ```
+    """
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=10,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        cull_fraction=0.15,
+        min_survivors=10,
+        epochs_per_round=1,
+        patience=5,
+        rank_by="best",
+        lease_timeout=60,
+        complexity_penalty=0.0,
+        batch_size_schedule=None,
+        learning_rate_scaling="linear",
+        max_live_models=256,
+        cache_inputs=True,
+        progress=None,
+        **kwargs,
+    ):
+        oracle = PruneOracle(
+            objective=objective,
+            max_trials=max_trials,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            cull_fraction=cull_fraction,
+            min_survivors=min_survivors,
+            epochs_per_round=epochs_per_round,
+            patience=patience,
+            rank_by=rank_by,
+            lease_timeout=lease_timeout,
+            complexity_penalty=complexity_penalty,
+        )
+        self.seed = seed
+        super().__init__(
+            oracle,
+            hypermodel,
+            batch_size_schedule=batch_size_schedule,
+            learning_rate_scaling=learning_rate_scaling,
+            max_live_models=max_live_models,
+            cache_inputs=cache_inputs,
+            progress=progress,
+            **kwargs,
+        )

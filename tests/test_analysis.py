@@ -213,7 +213,7 @@ def test_replay_of_a_search_csv_refuses_epochs_never_recorded(tmp_path):
     [
         (dict(rule="hyperband"), "`rule` must be one of"),
         (dict(direction="up"), "`direction` must be 'max' or 'min'"),
-        (dict(cull_fraction=1.5), "`cull_fraction` must be strictly between 0 and 1"),
+        (dict(cull_fraction=1.5), "`cull_fraction` must be a number strictly between 0 and 1"),
         (dict(rule="secretary", probe_epochs=0), "`probe_epochs` must be an integer >= 1"),
         (dict(rule="successive_halving", eta=1), "`eta` must be an integer >= 2"),
         (dict(complexity_penalty=0.1), "`complexity_penalty` needs `parameters`"),

@@ -123,11 +123,11 @@ CASES = {
     ),
     "rank_by unknown": (
         lambda d: tuner(d, rank_by="median"), ValueError,
-        r"`rank_by` must be 'best' .* or 'last'",
+        r"`rank_by` must be 'best' or 'last' \(rank by the best objective so far",
     ),
     "lease_timeout 0": (
         lambda d: tuner(d, lease_timeout=0), ValueError,
-        r"`lease_timeout` must be a number of seconds > 0",
+        r"`lease_timeout` must be a finite number > 0 \(seconds a silent worker",
     ),
     "max_live_models negative": (
         lambda d: tuner(d, max_live_models=-1), ValueError,
@@ -209,7 +209,7 @@ CASES = {
     ),
     "unfinished project resumed with another cull_fraction": (
         resumed_with_other_cull_fraction, ValueError,
-        r"unfinished PruneSearch run with other culling parameters: "
+        r"unfinished PruneSearch run with other parameters: "
         r"cull_fraction=0.15 \(now 0.3\)",
     ),
     "unfinished project resumed with other epochs": (
@@ -227,8 +227,19 @@ def test_bad_input_raises_one_clear_error_before_training(case, tmp_path):
     assert list(tmp_path.rglob("checkpoint_*.npz")) == []
 
 
-def test_there_are_at_least_fifteen_cases():
-    assert len(CASES) >= 15
+@pytest.mark.parametrize(
+    "name",
+    [
+        "max_trials", "max_retries_per_trial", "max_consecutive_failed_trials",
+        "cull_fraction", "min_survivors", "epochs_per_round", "patience", "rank_by",
+        "lease_timeout", "complexity_penalty", "batch_size_schedule",
+        "learning_rate_scaling", "max_live_models",
+    ],
+)
+def test_every_constructor_parameter_is_checked_by_name(name, tmp_path):
+    with pytest.raises(ValueError, match=rf"^`{name}` must be .*Received: {name}='many'"):
+        tuner(tmp_path, **{name: "many"})
+    assert not (tmp_path / "p").exists()
 
 
 def test_min_survivors_at_least_max_trials_is_legal_random_search(tmp_path):

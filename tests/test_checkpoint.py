@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_prune_nas import _checkpoint
+from keras_prune_nas import checkpoints
 
 
 def compiled(units):
@@ -21,10 +21,10 @@ def test_round_trip_restores_weights_and_optimizer_state(tmp_path):
     trained = compiled(5)
     trained.fit(x, y, epochs=2, verbose=0)
     path = str(tmp_path / "c.npz")
-    _checkpoint.save(trained, path)
+    checkpoints.save_model_state(trained, path)
 
     restored = compiled(5)
-    _checkpoint.load(restored, path)
+    checkpoints.load_model_state(restored, path)
     for a, b in zip(trained.weights, restored.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for a, b in zip(trained.optimizer.variables, restored.optimizer.variables):
@@ -34,9 +34,9 @@ def test_round_trip_restores_weights_and_optimizer_state(tmp_path):
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     path = str(tmp_path / "c.npz")
-    _checkpoint.save(compiled(5), path)
+    checkpoints.save_model_state(compiled(5), path)
     with pytest.raises(ValueError, match="shape .* no longer builds the same model"):
-        _checkpoint.load(compiled(6), path)
+        checkpoints.load_model_state(compiled(6), path)
 
 
 
@@ -59,6 +59,6 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     ],
 )
 def test_epochs_worth_keeping(observations, executions, direction, expected):
-    assert _checkpoint.epochs_worth_keeping(
+    assert checkpoints.epochs_worth_keeping(
         observations, executions, direction
     ) == expected

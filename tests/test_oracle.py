@@ -216,7 +216,7 @@ def test_unit_resumed_from_an_older_checkpoint_replaces_the_newer_epochs(tmp_pat
     restored.update_trial(trial.trial_id, {"val_accuracy": 0.5, "loss": 0.5}, step=1)
     curve = restored.curve(trial.trial_id)
     assert len(curve) == 2 and curve[1] == 0.5
-    assert restored.candidates[trial.trial_id]["epochs_done"] == 1
+    assert restored.candidates[trial.trial_id].epochs_done == 1
 
 
 def test_unit_reported_in_full_before_a_crash_is_not_trained_again(tmp_path):
@@ -235,7 +235,7 @@ def test_unit_reported_in_full_before_a_crash_is_not_trained_again(tmp_path):
     restored.reload()
     following = restored.create_trial("tuner0")
     assert following.trial_id != trial.trial_id
-    assert restored.candidates[trial.trial_id]["epochs_done"] == start + 1
+    assert restored.candidates[trial.trial_id].epochs_done == start + 1
 
 
 def test_lease_expiry_hands_a_silent_workers_candidate_to_another(tmp_path):
@@ -254,7 +254,7 @@ def test_lease_expiry_hands_a_silent_workers_candidate_to_another(tmp_path):
     taken.status = TrialStatus.COMPLETED
     oracle.end_trial(taken)
     assert oracle.curve(taken.trial_id) == [0.1]
-    assert oracle.candidates[taken.trial_id]["epochs_done"] == 0
+    assert oracle.candidates[taken.trial_id].epochs_done == 0
 
     # The next worker to ask continues it after the reported epoch.
     again = oracle.create_trial("alive")
@@ -274,8 +274,8 @@ def test_get_state_set_state_carries_everything(tmp_path):
     # `tried_so_far` is a set, listed in arbitrary order.
     assert sorted(copied.pop("tried_so_far")) == sorted(state.pop("tried_so_far"))
     assert copied == state
-    assert copied["prune"]["round"] == 1  # mid-way through round 2
-    assert len(copied["prune"]["cull_history"]) == 1
+    assert copied["round_oracle"]["round"] == 1  # mid-way through round 2
+    assert len(copied["round_oracle"]["cull_history"]) == 1
 
 
 def test_set_state_refuses_another_tuners_state(tmp_path):
@@ -322,45 +322,34 @@ def test_consecutive_failures_before_any_success_stop_the_search(tmp_path):
         run_search(oracle, fail=lambda trial: True)
 
 
-def test_invalid_unit_is_retried_from_scratch(tmp_path):
-    oracle = make_oracle(tmp_path, max_trials=12, max_retries_per_trial=1, patience=None)
-    crashed = []
+def test_crashed_unit_is_retried_from_its_last_reported_epoch(tmp_path):
+    kwargs = dict(max_trials=12, max_retries_per_trial=1, patience=None, epochs_per_round=3)
+    reference = make_oracle(tmp_path / "reference", **kwargs)
+    run_search(reference)
 
-    def fail(trial):
-        if trial.trial_id == "03" and not crashed:
-            crashed.append(trial.trial_id)
-            oracle.update_trial(trial.trial_id, {"val_accuracy": 0.3}, step=0)
-            trial.status = TrialStatus.INVALID
-            trial.message = "crashed"
-            oracle.end_trial(trial)
-            return True
-        return False
+    oracle = make_oracle(tmp_path / "crashed", **kwargs)
+    crashed = oracle.create_trial("t")
+    for step in (0, 1):  # two of the round's three epochs, then a crash
+        oracle.update_trial(
+            crashed.trial_id, {"val_accuracy": rising_curve(crashed, step)}, step=step
+        )
+    crashed.status = TrialStatus.INVALID
+    crashed.message = "crashed"
+    oracle.end_trial(crashed)
+    assert oracle.candidates[crashed.trial_id].failures == 1
 
-    def run(**kwargs):
-        trial = oracle.create_trial("t")
-        if trial.status == TrialStatus.STOPPED:
-            return None
-        if fail(trial):
-            return trial
-        oracle.ongoing_trials.pop("t")
-        oracle.ongoing_trials["t"] = trial
-        epoch = len(oracle.curve(trial.trial_id))
-        while True:
-            answer = oracle.update_trial(
-                trial.trial_id, {"val_accuracy": rising_curve(trial, epoch)}, step=epoch
-            )
-            epoch += 1
-            if answer.status != TrialStatus.RUNNING:
-                break
-        trial.status = TrialStatus.COMPLETED
-        oracle.end_trial(trial)
-        return trial
+    # The retry is handed out first, and its worker continues after the two
+    # reported epochs (run_unit resumes at the length of the curve).
+    retry = oracle.create_trial("t")
+    assert retry.trial_id == crashed.trial_id
+    assert culling_start(oracle, retry) == 2
+    oracle.ongoing_trials.pop("t")
+    run_search(oracle)
 
-    while run() is not None:
-        pass
-    assert crashed == ["03"]
-    assert oracle.get_trial("03").status in (TrialStatus.STOPPED, TrialStatus.COMPLETED)
-    assert statuses(oracle).get(TrialStatus.FAILED, 0) == 0
+    # The crash cost nothing: the search is the one without it.
+    assert oracle.cull_history == reference.cull_history
+    assert statuses(oracle) == statuses(reference)
+    assert oracle.epochs_trained() == reference.epochs_trained()
 
 
 def test_no_cull_when_max_trials_not_above_min_survivors(tmp_path, capsys):
@@ -379,10 +368,13 @@ def test_finalists_stop_early(tmp_path):
         return rising_curve(trial, min(epoch, 3))
 
     run_search(oracle, curve=plateau)
-    for trial in oracle.trials.values():
-        if trial.status == TrialStatus.COMPLETED:
-            # Epochs 0..3 improve (the best at step 3), 4 and 5 do not.
-            assert len(oracle.curve(trial.trial_id)) == 6
+    completed = [
+        trial for trial in oracle.trials.values()
+        if trial.status == TrialStatus.COMPLETED
+    ]
+    assert len(completed) == 10
+    # Epochs 0..3 improve (the best at step 3), 4 and 5 do not.
+    assert [len(oracle.curve(trial.trial_id)) for trial in completed] == [6] * 10
 
 
 def test_epochs_running_out_completes_the_survivors(tmp_path):
@@ -480,24 +472,65 @@ def test_reload_catches_trial_files_up_with_a_cull_a_kill_interrupted(tmp_path):
     assert len(restored.population()) == 43
 
 
-def test_reload_drops_a_candidate_sampled_but_not_saved_by_the_oracle(tmp_path):
+def test_reload_rebuilds_the_trial_file_of_a_candidate_the_oracle_saved(tmp_path):
     oracle = make_oracle(tmp_path)
     for _ in range(3):
         run_unit(oracle)
-    oracle_file = oracle._get_oracle_fname()
-    with open(oracle_file) as stream:
-        saved_before = stream.read()
     sampled = oracle.create_trial("tuner0")
-    # The kill came after the trial file was written, before oracle.json was.
-    with open(oracle_file, "w") as stream:
-        stream.write(saved_before)
+    # The oracle's state is written first, then the trial file: the kill came
+    # in between, so the trial file is missing.
+    trial_file = tmp_path / "project" / f"trial_{sampled.trial_id}" / "trial.json"
+    trial_file.unlink()
 
     restored = make_oracle(tmp_path)
     restored.reload()
-    assert sampled.trial_id not in restored.trials
-    again = restored.create_trial("tuner0")
+    assert trial_file.exists()
+    again = restored.create_trial("tuner1")
     assert again.trial_id == sampled.trial_id
     assert again.hyperparameters.values == sampled.hyperparameters.values
+    assert len(restored.trials) == 4
+
+
+def test_every_write_saves_the_state_before_the_trial_files(tmp_path, monkeypatch):
+    oracle = make_oracle(tmp_path, max_trials=12, epochs=4)
+    writes = []
+    reporting = []
+    save_state, save_trial, update_trial = oracle.save, oracle._save_trial, oracle.update_trial
+
+    def record_state():
+        writes.append("state")
+        save_state()
+
+    def record_trial(trial):
+        # keras_tuner's update_trial writes each report's metrics on its own.
+        writes.append("report" if reporting else "trial")
+        save_trial(trial)
+
+    def record_report(*args, **kwargs):
+        reporting.append(True)
+        try:
+            return update_trial(*args, **kwargs)
+        finally:
+            reporting.pop()
+
+    monkeypatch.setattr(oracle, "save", record_state)
+    monkeypatch.setattr(oracle, "_save_trial", record_trial)
+    monkeypatch.setattr(oracle, "update_trial", record_report)
+    crashed = []
+
+    def crash_once(trial):
+        if trial.trial_id == "05" and not crashed:
+            crashed.append(trial.trial_id)
+            return True
+        return False
+
+    run_search(oracle, fail=crash_once)  # samples, culls, a failure, finalists
+    assert crashed and oracle.phase == PHASE_FINISHED
+    writes = [write for write in writes if write != "report"]
+    assert writes.count("trial") >= 12
+    for index, write in enumerate(writes):
+        if write == "trial" and writes[index - 1] != "trial":
+            assert writes[index - 1] == "state", writes[max(0, index - 3):index + 1]
 
 
 @pytest.mark.parametrize(
@@ -527,4 +560,4 @@ def test_complexity_penalty_changes_the_cull_and_the_pick(tmp_path, penalty, fin
     )
     assert completed == finalists
     assert index(oracle.get_best_trials(1)[0]) == best
-    assert oracle.parameters(oracle.start_order[0]) == 1_000_000
+    assert oracle.parameter_count(oracle.start_order[0]) == 1_000_000

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_prune_nas import _pipeline
+from keras_prune_nas import pipeline
 
 
 def batches(dataset):
@@ -13,7 +13,7 @@ def batches(dataset):
 def test_unshuffled_batches_match_fit_and_the_last_is_partial():
     x = np.arange(10, dtype="float64").reshape(10, 1)
     y = np.arange(10)
-    args, kwargs = _pipeline.cache_fit_inputs((x, y), {"batch_size": 4, "shuffle": False})
+    args, kwargs = pipeline.cache_fit_inputs((x, y), {"batch_size": 4, "shuffle": False})
     assert args == ()
     got = batches(kwargs["x"])
     assert [len(b[0]) for b in got] == [4, 4, 2]
@@ -25,7 +25,7 @@ def test_unshuffled_batches_match_fit_and_the_last_is_partial():
 
 def test_shuffle_reshuffles_every_epoch():
     x = np.arange(200, dtype="float32").reshape(200, 1)
-    _, kwargs = _pipeline.cache_fit_inputs((x, x[:, 0]), {"batch_size": 200})
+    _, kwargs = pipeline.cache_fit_inputs((x, x[:, 0]), {"batch_size": 200})
     first, second = (batches(kwargs["x"])[0][1] for _ in range(2))
     assert sorted(first) == sorted(second) == list(range(200))
     assert list(first) != list(second)
@@ -34,7 +34,7 @@ def test_shuffle_reshuffles_every_epoch():
 def test_validation_split_takes_the_last_samples_before_shuffling():
     x = np.arange(20, dtype="float32").reshape(20, 1)
     y = np.arange(20)
-    _, kwargs = _pipeline.cache_fit_inputs(
+    _, kwargs = pipeline.cache_fit_inputs(
         (x, y), {"validation_split": 0.25, "batch_size": 8, "shuffle": False}
     )
     validation = np.concatenate([b[1] for b in batches(kwargs["validation_data"])])
@@ -47,7 +47,7 @@ def test_sample_weight_and_validation_data_are_carried():
     x = np.ones((6, 2), dtype="float32")
     y = np.zeros(6)
     weights = np.arange(6, dtype="float32")
-    _, kwargs = _pipeline.cache_fit_inputs(
+    _, kwargs = pipeline.cache_fit_inputs(
         (x, y),
         {"sample_weight": weights, "shuffle": False,
          "validation_data": (x[:3], y[:3]), "validation_batch_size": 2},
@@ -68,4 +68,4 @@ def test_sample_weight_and_validation_data_are_carried():
     ],
 )
 def test_anything_else_is_left_to_fit(args, kwargs):
-    assert _pipeline.cache_fit_inputs(args, kwargs) is None
+    assert pipeline.cache_fit_inputs(args, kwargs) is None

@@ -124,12 +124,12 @@ def test_search_killed_mid_round_resumes_without_retraining(tmp_path):
     # Kill 1: in round 2, part-way through the population.
     first = start(directory, log)
     kill_when(first, log, lambda lines: len(lines) >= 12 + 4)
-    history_at_kill = oracle_state(directory)["prune"]["cull_history"]
+    history_at_kill = oracle_state(directory)["round_oracle"]["cull_history"]
     assert len(history_at_kill) == 1
     # Kill 2: among the finalists.
     second = start(directory, log)
     kill_when(second, log, lambda lines: len(lines) >= PLAN["total"] - 3)
-    history_at_second_kill = oracle_state(directory)["prune"]["cull_history"]
+    history_at_second_kill = oracle_state(directory)["round_oracle"]["cull_history"]
     finish(start(directory, log))
 
     resumed = check_finished_search(directory)

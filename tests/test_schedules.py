@@ -43,11 +43,11 @@ def test_scaled_learning_rate(rule, expected):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(batch_size_schedule=[]), "at least one batch size"),
-        (dict(batch_size_schedule=[64, 0]), "each an integer >= 1"),
-        (dict(batch_size_schedule=[64, 32.5]), "each an integer >= 1"),
-        (dict(batch_size_schedule=64), "must be a list of batch sizes"),
-        (dict(batch_size_schedule="256,32"), "must be a list of batch sizes"),
+        (dict(batch_size_schedule=[]), "must be a non-empty list of integers >= 1"),
+        (dict(batch_size_schedule=[64, 0]), "must be a non-empty list of integers >= 1"),
+        (dict(batch_size_schedule=[64, 32.5]), r"Received: batch_size_schedule=\[64, 32.5\]"),
+        (dict(batch_size_schedule=64), "must be a non-empty list of integers >= 1"),
+        (dict(batch_size_schedule="256,32"), "must be a non-empty list of integers >= 1"),
         (dict(batch_size_schedule=[64], learning_rate_scaling="cubic"),
          "`learning_rate_scaling` must be 'linear', 'sqrt' or None"),
     ],

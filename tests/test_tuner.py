@@ -10,6 +10,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import keras_prune_nas as kpn
+from keras_prune_nas.checkpoints import CheckpointStore
 from keras_prune_nas import culling
 
 TrialStatus = kt.engine.trial.TrialStatus
@@ -224,7 +225,7 @@ def test_bounded_live_models(digits, tmp_path):
     class Watching(kpn.PruneSearch):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            seen.append(sum(1 for live in self._live.values() if live.model is not None))
+            seen.append(self.live_models.live_count())
 
     tuner = Watching(
         build_mlp, objective="val_accuracy", max_trials=8, min_survivors=2,
@@ -341,8 +342,8 @@ def test_culled_and_finished_models_are_released(digits, tmp_path):
     built = []
 
     class Tracked(kpn.PruneSearch):
-        def _build_candidate(self, hp):
-            model = super()._build_candidate(hp)
+        def build_candidate(self, hp):
+            model = super().build_candidate(hp)
             built.append((self.oracle.ongoing_trials.get(self.tuner_id), weakref.ref(model)))
             return model
 
@@ -383,19 +384,19 @@ def test_kill_between_report_and_checkpoint_keeps_the_reported_weights(digits, t
         min_survivors=3, patience=None, seed=5, directory=tmp_path,
     )
 
-    class DiesAfterFirstFinalReport(kpn.PruneSearch):
-        def _commit_checkpoint(self, trial_id, execution, pending, epochs, answer):
+    class DiesAfterFirstFinalReport(CheckpointStore):
+        def commit(self, pending, trial_id, execution, epochs):
             if epochs == 4:
                 raise _Killed()
-            super()._commit_checkpoint(trial_id, execution, pending, epochs, answer)
+            super().commit(pending, trial_id, execution, epochs)
 
-        def _settle_pending_checkpoints(self, trial):
+        def settle(self, trial_id, reported_epochs):
             pass  # a killed process settles nothing
 
+    doomed = kpn.PruneSearch(build_mlp, **options)
+    doomed.checkpoints = DiesAfterFirstFinalReport(doomed.get_trial_dir, doomed.tuner_id)
     with pytest.raises(_Killed):
-        DiesAfterFirstFinalReport(build_mlp, **options).search(
-            x, y, epochs=4, validation_data=(xv, yv), verbose=0
-        )
+        doomed.search(x, y, epochs=4, validation_data=(xv, yv), verbose=0)
     tuner = kpn.PruneSearch(build_mlp, **options)
     tuner.search(x, y, epochs=4, validation_data=(xv, yv), verbose=0)
 

@@ -1,4 +1,10 @@
-"""Atomic file writes: a reader never sees half a file."""
+"""Atomic file writes: a reader never sees half a file.
+
+Every file the library writes (oracle state, trial files, checkpoints,
+curves) goes through here: written to a temporary beside it, then renamed.
+A killed process leaves at most a temporary, never half a file. No `fsync`:
+safe against a killed process, not against a power loss.
+"""
 
 import contextlib
 import json
@@ -9,8 +15,7 @@ import os
 def atomic_path(path):
     """Yields a temporary path beside `path`; renamed to `path` on success.
 
-    The temporary name ends like `path`, so writers that insist on a suffix
-    (Keras wants `.weights.h5`) accept it.
+    Temporaries start with ".tmp-" (`remove_temporaries` knows them by it).
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

@@ -1,0 +1,53 @@
+"""What the oracle remembers of each candidate besides its keras_tuner Trial.
+
+A `Trial` holds a candidate's hyperparameters, metrics and status, and is
+saved in its own file. A `Candidate` holds the oracle's bookkeeping between
+rounds, and is saved with the oracle's state. Its `ending` is the oracle's
+record of how the candidate ended, so that trial files a kill left behind
+the oracle's state are brought up to date on reload (`RoundOracle.reload`).
+"""
+
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass
+class Candidate:
+    """The oracle's record of one candidate.
+
+    Attributes:
+        values: Its hyperparameter values (also in its trial file, which a
+            kill may have kept from being written).
+        epochs_done: Epochs trained as of its last finished unit of work.
+        done: It cannot or need not train any further (reached the last
+            epoch, stopped early, diverged, or a callback stopped it).
+        diverged: It reported a non-finite loss or objective.
+        failures: Units of work that crashed.
+        awaiting_first_report: No epoch of the current unit reported yet.
+            The first report says from which epoch the worker resumed.
+        ending: None while it is in the search; then a dict with the
+            `status` and `message` it ended with.
+    """
+
+    values: dict = dataclasses.field(default_factory=dict)
+    epochs_done: int = 0
+    done: bool = False
+    diverged: bool = False
+    failures: int = 0
+    awaiting_first_report: bool = True
+    ending: Optional[dict] = None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"A candidate record holds unknown fields {sorted(unknown)}: "
+                "the project directory was written by another version of "
+                "keras_prune_nas. Pass overwrite=True to start afresh."
+            )
+        return cls(**data)

@@ -1,0 +1,118 @@
+"""Both sides of a distributed search (keras_tuner's chief/worker mode).
+
+The chief: keras_tuner's own `oracle_chief.start_server` checks every 20 s
+whether it may exit and never forgets a worker that died, so a search with a
+dead worker would never end. `serve_oracle` serves the same gRPC service with
+the same servicer, and lets the oracle expire the leases of silent workers.
+
+A worker: `Heartbeat` renews its lease every few seconds while it trains, so
+that the chief can tell a dead worker from one in a long epoch.
+"""
+
+import os
+import threading
+import time
+from concurrent import futures
+
+# Seconds a worker waits at the round barrier before asking again.
+IDLE_POLL_SECONDS = 0.2
+# Seconds between the chief's checks for expired leases and the end.
+CHIEF_POLL_SECONDS = 0.2
+
+
+def serve_oracle(oracle):
+    """Answers the workers' requests until the search is over.
+
+    Args:
+        oracle: The `PruneOracle` of the chief.
+    """
+    # Imported here, as keras_tuner does, so that a search that is not
+    # distributed never loads gRPC and protobuf.
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    address = (
+        f"{os.environ['KERASTUNER_ORACLE_IP']}:"
+        f"{os.environ['KERASTUNER_ORACLE_PORT']}"
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    if server.add_insecure_port(address) == 0:
+        raise OSError(
+            f"The chief cannot listen on {address}. Set KERASTUNER_ORACLE_IP "
+            "and KERASTUNER_ORACLE_PORT to an address of this machine and a "
+            "free port."
+        )
+    server.start()
+    try:
+        while True:
+            time.sleep(CHIEF_POLL_SECONDS)
+            oracle.expire_leases()
+            if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
+                break
+    finally:
+        server.stop(grace=1)
+        oracle.save()
+
+
+def heartbeat_interval(lease_timeout):
+    """Seconds between two heartbeats: several per lease, at most 5 s apart."""
+    return min(5.0, lease_timeout / 4.0)
+
+
+class Heartbeat:
+    """Renews a worker's lease from a background thread while it trains.
+
+    Each beat asks the chief for the worker's trial again
+    (`oracle.create_trial(tuner_id)`, keras_tuner's own RPC): for a worker
+    that holds a trial the chief answers with that trial and records that
+    the worker is alive; nothing else changes.
+
+    Args:
+        oracle: The worker's oracle (keras_tuner's `OracleClient`).
+        tuner_id: The worker's id.
+        interval: Seconds between beats.
+        on_contact: Called with no argument after every answered beat.
+
+    Example:
+
+    ```python
+    with Heartbeat(tuner.oracle, tuner.tuner_id, 5.0, lease.touch):
+        train_one_unit()
+    ```
+    """
+
+    def __init__(self, oracle, tuner_id, interval, on_contact=None):
+        self.oracle = oracle
+        self.tuner_id = tuner_id
+        self.interval = interval
+        self.on_contact = on_contact
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{self.tuner_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.oracle.create_trial(self.tuner_id)
+            except Exception:
+                # The chief is unreachable; the worker notices by the silence
+                # (its lease is lost after `lease_timeout`).
+                continue
+            self.beats += 1
+            if self.on_contact is not None:
+                self.on_contact()
