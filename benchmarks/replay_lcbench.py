@@ -1,8 +1,8 @@
 """Replays the search rules on every LCBench table: regret against cost.
 
 Each table in `../shared/data/lcbench/` holds 500 recorded learning curves
-(validation accuracy, 52 epochs) of random MLP configurations on one OpenML
-task. For every table this replays PruneSearch's cull (`analysis.replay`,
+(validation accuracy, 51 trained epochs after the untrained column 0, which
+is dropped) of random MLP configurations on one OpenML task. For every table this replays PruneSearch's cull (`analysis.replay`,
 the same pure functions the oracle runs) for cull fractions 0.05 to 0.5,
 the secretary rule and successive halving (eta = 3), and prints, per rule,
 the median regret over the tables (validation accuracy points below the best
@@ -35,11 +35,8 @@ def load_tables(directory):
     paths = sorted(glob.glob(os.path.join(directory, "lcbench_*.npz")))
     tables = {}
     for path in paths:
-        with np.load(path) as stored:
-            # Percent in the tables; fractions here, like Keras' accuracy.
-            tables[os.path.basename(path)[len("lcbench_"):-4]] = (
-                stored["val_accuracy"].astype(float) / 100.0
-            )
+        # Without the untrained column 0: a replay starts after epoch 1.
+        tables[os.path.basename(path)[len("lcbench_"):-4]] = analysis.load_lcbench(path)
     return tables
 
 

@@ -106,6 +106,39 @@ def load_curves(path, objective="val_accuracy"):
     return np.ma.MaskedArray(values, mask=mask)
 
 
+def load_lcbench(path, metric="val_accuracy"):
+    """The learning curves of one LCBench table, trained epochs only.
+
+    LCBench logs an evaluation of the untrained model before the first
+    epoch, and its tables (and the surrogate) keep it as column 0; its ranks
+    carry no signal about the final ones. This drops it: column k - 1 of the
+    result is the state after k epochs, like epoch k - 1 of a Keras run.
+    Accuracies stored in percent become fractions, like Keras' accuracy.
+
+    Args:
+        path: An `lcbench_<task>.npz` table (see `shared/data/lcbench`).
+        metric: The array to read, e.g. "val_accuracy" (percent) or
+            "val_balanced_accuracy" (a fraction).
+
+    Returns:
+        A float array of candidates x trained epochs.
+    """
+    with np.load(path) as stored:
+        if metric not in stored.files:
+            raise ValueError(
+                f"{path} has no array {metric!r}; it holds {sorted(stored.files)}."
+            )
+        curves = stored[metric].astype(float)
+    if curves.ndim != 2 or curves.shape[1] < 2:
+        raise ValueError(
+            f"{path}: {metric!r} must be candidates x epochs with the untrained "
+            f"column first; got shape {curves.shape}."
+        )
+    if metric == "val_accuracy":
+        curves = curves / 100.0
+    return curves[:, 1:]
+
+
 def _as_curves(curves, name="curves"):
     array = np.ma.asarray(curves, dtype=float)
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:

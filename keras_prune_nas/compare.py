@@ -180,7 +180,7 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
         for method in methods:
             try:
                 if method in CLASSIC_METHODS:
-                    row, extra = _timed(_run_classic, method, splits, seed)
+                    row, extra = _timed(run_classifier, method, splits, seed)
                 else:
                     run = (_run_neural, method, splits, seed, settings, dataset)
                     row, extra = (
@@ -246,7 +246,8 @@ def load_splits(dataset, seed):
     return splits.reshaped(shape) if shape else splits
 
 
-def _run_classic(method, splits, seed):
+def run_classifier(method, splits, seed):
+    """Fits and scores one scikit-learn baseline `method` on `splits`."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression

@@ -102,7 +102,9 @@ class Heartbeat:
 
     def __exit__(self, *exc_info):
         self._stop.set()
-        self._thread.join()
+        # Not for ever: keras_tuner's client waits for an unreachable chief
+        # without a deadline, and a beat may be stuck in it.
+        self._thread.join(timeout=self.interval)
         return False
 
     def _run(self):

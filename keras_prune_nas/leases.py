@@ -54,13 +54,17 @@ class LeaseTable:
         They are forgotten: one heard from again starts a new lease. A worker
         never heard from starts its clock now (after a restart of the chief,
         every worker gets a full timeout).
+
+        Returns:
+            {worker: seconds it was silent}, in the order of the workers' ids.
         """
         if self.timeout is None:
-            return []
-        expired = [
-            worker for worker in sorted(workers)
-            if self.silent_for(worker) > self.timeout
-        ]
+            return {}
+        silence = {worker: self.silent_for(worker) for worker in sorted(workers)}
+        expired = {
+            worker: seconds for worker, seconds in silence.items()
+            if seconds > self.timeout
+        }
         for worker in expired:
             self.forget(worker)
         return expired

@@ -255,7 +255,8 @@ class RoundOracle(keras_tuner.Oracle):
         self.candidates = {}
         self.any_trained = False
         self.consecutive_failures = 0
-        # One entry per worker taken for dead: tuner_id, trial_id (or None).
+        # One entry per worker taken for dead: tuner_id, trial_id (or None),
+        # silent_seconds, expired_at (wall-clock time).
         self.expired_leases = []
         # Trials changed since the last save; see `persist`.
         self._unsaved_trials = set()
@@ -594,11 +595,16 @@ class RoundOracle(keras_tuner.Oracle):
             The tuner ids whose lease expired.
         """
         expired = self.leases.expire(self.tuner_ids)
-        for tuner_id in expired:
+        for tuner_id, silent in expired.items():
             self.tuner_ids.discard(tuner_id)
             trial = self.ongoing_trials.pop(tuner_id, None)
             self.expired_leases.append(
-                {"tuner_id": tuner_id, "trial_id": trial and trial.trial_id}
+                {
+                    "tuner_id": tuner_id,
+                    "trial_id": trial and trial.trial_id,
+                    "silent_seconds": round(silent, 3),
+                    "expired_at": time.time(),
+                }
             )
             if trial is not None:
                 self.show(
@@ -609,7 +615,7 @@ class RoundOracle(keras_tuner.Oracle):
                 )
         if expired:
             self.save()
-        return expired
+        return list(expired)
 
     def _metrics_finite(self, metrics):
         names = [self.objective.name, "loss"]

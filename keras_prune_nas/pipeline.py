@@ -89,6 +89,12 @@ def _dataset(x, y, sample_weight, batch_size, shuffle):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def validation_split_index(count, validation_split):
+    """Where `fit(validation_split=...)` cuts `count` samples: the last part
+    is the validation data, taken before any shuffling."""
+    return int(math.floor(count * (1.0 - validation_split)))
+
+
 def fit_keywords(fit_args, fit_kwargs):
     """`fit`'s arguments all as keywords: `((), kwargs)`, or unchanged if they do not bind."""
     try:
@@ -146,8 +152,7 @@ def cache_fit_inputs(fit_args, fit_kwargs):
 
     if validation_split and validation_data is None:
         # Exactly as `Model.fit`: the last samples, before any shuffling.
-        count = len(_first_array(x))
-        split_at = int(math.floor(count * (1.0 - validation_split)))
+        split_at = validation_split_index(len(_first_array(x)), validation_split)
 
         def head(array):
             return array[:split_at]

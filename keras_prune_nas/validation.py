@@ -11,6 +11,7 @@ import keras_tuner
 from keras_tuner.src.backend import keras
 
 from keras_prune_nas.datasets import validate_classification_data
+from keras_prune_nas import pipeline
 from keras_prune_nas.hypermodel import NASHyperModel
 
 # Samples the objective check evaluates the first candidate on.
@@ -66,6 +67,74 @@ def check_search_inputs(hypermodel, fit_args, fit_kwargs):
         if data_x is None or data_y is None:
             continue
         _check_pair(data_x, data_y, where, nas)
+    if y is not None and val_y is not None:
+        check_validation_classes(y, val_y, classes=nas is not None)
+    elif y is not None and fit_kwargs.get("validation_split"):
+        train_y, split_y = split_like_keras(y, fit_kwargs["validation_split"])
+        check_validation_classes(
+            train_y, split_y, classes=nas is not None,
+            validation_split=fit_kwargs["validation_split"],
+        )
+
+
+def split_like_keras(y, validation_split):
+    """(train, validation) parts of `y` as `fit(validation_split=...)` cuts them."""
+    split_at = pipeline.validation_split_index(len(y), validation_split)
+    return y[:split_at], y[split_at:]
+
+
+def class_labels(y, classes=False):
+    """The class of every sample of `y` (integers or one-hot rows), or None.
+
+    None when `y` does not look like class labels (e.g. regression targets):
+    integer or boolean arrays, one-hot rows, and, with `classes=True` (the
+    model is a classifier), integral floats count as labels.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 2 and y.size and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        return y.argmax(axis=1)
+    if y.ndim != 1:
+        return None
+    if np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        return y
+    if classes and np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+        return y.astype(int)
+    return None
+
+
+def check_validation_classes(train_y, validation_y, classes=False, validation_split=None):
+    """Raises if the validation labels hold a class the training labels lack.
+
+    No candidate can learn a class it never sees, so its validation accuracy
+    only measures how much of the validation data is of that class, and the
+    cull ranks noise. The usual cause is `validation_split` on data sorted by
+    class (scikit-learn's iris and wine are).
+    """
+    train_labels = class_labels(train_y, classes)
+    validation_labels = class_labels(validation_y, classes)
+    if train_labels is None or validation_labels is None:
+        return
+    unseen = sorted(set(np.unique(validation_labels)) - set(np.unique(train_labels)))
+    if not unseen:
+        return
+    listed = ", ".join(str(label) for label in unseen[:10])
+    if validation_split is not None:
+        raise ValueError(
+            f"validation_split={validation_split} takes the last "
+            f"{len(validation_y)} samples as validation data (Keras does not "
+            f"shuffle first), and they hold classes the training part never "
+            f"has: {listed}. The data is probably sorted by class. Shuffle x "
+            "and y before search() (sklearn.utils.shuffle(x, y, "
+            "random_state=0)), or pass validation_data=(x_val, y_val) from a "
+            "stratified split (sklearn's train_test_split(..., stratify=y))."
+        )
+    raise ValueError(
+        f"validation_data holds classes the training data never has: {listed}. "
+        "No candidate can learn them, so the cull would rank noise. Split "
+        "with stratification (sklearn's train_test_split(..., stratify=y))."
+    )
 
 
 def _check_pair(x, y, where, nas):

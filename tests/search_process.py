@@ -5,12 +5,13 @@ Under keras_tuner's chief/worker environment variables (KERASTUNER_TUNER_ID,
 KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) it is the chief or a worker of
 a distributed search; without them a single-process search. Every epoch any
 process trains is appended to EPOCH_LOG as "tuner_id,trial_id,epoch", before
-it is reported, so a test can count the epochs really trained, including
+it is reported (and to EPOCH_LOG.begin when it starts), so a test can count the epochs really trained, including
 those a killed process never reported.
 """
 
 import argparse
 import os
+import time
 
 import keras
 from sklearn.datasets import load_digits
@@ -35,9 +36,19 @@ def build_mlp(hp):
 
 
 class LoggedSearch(kpn.PruneSearch):
-    def __init__(self, epoch_log, *args, **kwargs):
+    def __init__(self, epoch_log, slow_epoch, *args, **kwargs):
         self.epoch_log = epoch_log
+        self.slow_epoch = slow_epoch
         super().__init__(*args, **kwargs)
+
+    def on_epoch_begin(self, trial, model, epoch, logs=None):
+        tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "single")
+        with open(f"{self.epoch_log}.begin", "a") as stream:
+            stream.write(f"{tuner_id},{trial.trial_id},{epoch}\n")
+        if self.slow_epoch is not None:
+            slow_tuner, slow_epoch, seconds = self.slow_epoch.split(":")
+            if tuner_id == slow_tuner and epoch == int(slow_epoch):
+                time.sleep(float(seconds))
 
     def on_epoch_end(self, trial, model, epoch, logs=None):
         tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "single")
@@ -54,14 +65,20 @@ def main():
     parser.add_argument("--cull-fraction", type=float, default=0.3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--epochs-per-round", type=int, default=1)
-    parser.add_argument("--lease-timeout", type=float, default=600)
+    parser.add_argument("--lease-timeout", type=float, default=60)
     parser.add_argument("--max-live-models", type=int, default=64)
+    parser.add_argument(
+        "--slow-epoch", default=None,
+        help="TUNER_ID:EPOCH:SECONDS: that worker sleeps so long at the start "
+        "of every epoch numbered EPOCH (0-based)",
+    )
     args = parser.parse_args()
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")
     tuner = LoggedSearch(
         args.epoch_log,
+        args.slow_epoch,
         build_mlp,
         objective="val_accuracy",
         max_trials=args.max_trials,

@@ -246,3 +246,15 @@ def test_lcbench_benchmark_runs_on_every_table(capsys):
     output = capsys.readouterr().out
     assert "| prune cull_fraction=0.15 |" in output
     assert "| successive halving eta=3 |" in output
+
+
+def test_load_lcbench_drops_the_untrained_column(tmp_path):
+    untrained = np.array([[90.0], [10.0]])  # ranks opposite to the trained ones
+    trained = np.array([[20.0, 30.0], [60.0, 70.0]])
+    path = tmp_path / "lcbench_1.npz"
+    np.savez(path, val_accuracy=np.hstack([untrained, trained]).astype("float32"))
+    curves = analysis.load_lcbench(path)
+    assert curves.shape == (2, 2)
+    np.testing.assert_allclose(curves, trained / 100.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="no array 'val_loss'"):
+        analysis.load_lcbench(path, metric="val_loss")

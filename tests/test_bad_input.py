@@ -197,6 +197,20 @@ CASES = {
         lambda d: nas(num_classes=1), ValueError,
         r"`num_classes` must be an integer >= 2",
     ),
+    "validation_split on data sorted by class": (
+        lambda d: search(
+            d, x=X[np.argsort(Y, kind="stable")], y=np.sort(Y),
+            validation_data=None, validation_split=0.3,
+        ),
+        ValueError,
+        r"validation_split=0.3 takes the last 60 samples as validation data "
+        r"\(Keras does not shuffle first\), and they hold classes the training "
+        r"part never has: .*Shuffle x and y before search\(\)",
+    ),
+    "validation_data with a class the training data lacks": (
+        lambda d: search(d, x=X[Y != 9], y=Y[Y != 9]), ValueError,
+        r"validation_data holds classes the training data never has: 9\. .*stratify=y",
+    ),
     "callback class instead of instance": (
         lambda d: search(d, callbacks=[keras.callbacks.EarlyStopping]), TypeError,
         r"must be a keras.callbacks.Callback instance.*`EarlyStopping\(\)`, "
@@ -248,3 +262,15 @@ def test_min_survivors_at_least_max_trials_is_legal_random_search(tmp_path):
     statuses = {t.status for t in run.oracle.trials.values()}
     assert statuses == {"COMPLETED"} and run.oracle.cull_history == []
     assert run.oracle.epochs_trained() == 3 * 2
+
+
+def test_regression_targets_are_not_taken_for_classes():
+    from keras_prune_nas import validation
+
+    train, held_out = np.linspace(0, 1, 50), np.linspace(2, 3, 10)
+    validation.check_validation_classes(train, held_out)  # floats: no classes
+    with pytest.raises(ValueError, match="never has: 3"):
+        validation.check_validation_classes(np.array([0, 1, 2]), np.array([2, 3]))
+    one_hot = np.eye(4)
+    with pytest.raises(ValueError, match="never has: 3"):
+        validation.check_validation_classes(one_hot[:3], one_hot[2:])

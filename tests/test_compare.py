@@ -130,14 +130,14 @@ def test_results_are_read_back_with_numbers_and_plotted_per_method(tmp_path):
 
 
 def test_a_failed_run_is_reported_and_the_comparison_goes_on(tmp_path, monkeypatch):
-    run_classic = compare._run_classic
+    run_classic = compare.run_classifier
 
     def knn_breaks(method, splits, seed):  # injected fault: one method fails
         if method == "knn":
             raise RuntimeError("injected failure")
         return run_classic(method, splits, seed)
 
-    monkeypatch.setattr(compare, "_run_classic", knn_breaks)
+    monkeypatch.setattr(compare, "run_classifier", knn_breaks)
     report = compare.compare(
         "wine", seeds=[0, 1], methods=["knn", "logistic_regression"],
         output=str(tmp_path), progress=None,
