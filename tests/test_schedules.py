@@ -116,3 +116,29 @@ def test_every_round_trains_with_its_batch_size_and_learning_rate(
     assert len(StepCounter.seen) == len(rows)
     for epoch, steps, _ in StepCounter.seen:
         assert steps == math.ceil(480 / expected_size[epoch])
+
+
+def test_secretary_search_probes_with_the_first_batch_size(digits, tmp_path):  # noqa: F811
+    """The secretary rule's one round is its probe: entry 0, then the last."""
+    x, y, xv, yv = digits
+    StepCounter.seen = []
+    tuner = kpn.SecretarySearch(
+        build_mlp, objective="val_accuracy", max_trials=4, probe_epochs=2,
+        patience=None, seed=4, directory=tmp_path,
+        batch_size_schedule=[240, 120, 60], learning_rate_scaling=None,
+    )
+    assert tuner.plan.rounds == 1
+    tuner.search(
+        x, y, epochs=4, batch_size=32, validation_data=(xv, yv), verbose=0,
+        callbacks=[StepCounter()],
+    )
+    with open(tuner.write_curves()) as stream:
+        rows = list(csv.DictReader(stream))
+    accepted = tuner.oracle.accepted
+    assert accepted is not None
+    for row in rows:
+        probing = int(row["epoch"]) < 2
+        assert float(row["batch_size"]) == (240 if probing else 60), row
+    # The accepted candidate trained on after its probe, with the last size.
+    assert sum(1 for row in rows if row["trial_id"] == accepted) == 4
+    assert [steps for epoch, steps, _ in StepCounter.seen if epoch >= 2] == [8, 8]
