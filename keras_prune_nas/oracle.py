@@ -164,6 +164,10 @@ class RoundOracle(keras_tuner.Oracle):
       has finished the round and none is left to sample: decide (cull with
       `end_candidate`, then `next_round()`, `start_finalists(...)` or
       `finish(...)`). Return True if anything changed.
+    * `finalists_finished(reason)`: no candidate is left to train (default:
+      `finish`).
+      A strategy that searches in generations starts the next one here
+      (`start_selection()`).
     * `get_state()` / `set_state(state)`: call `super()` and keep your own
       state under your own key. `plan_parameters()` names the parameters a
       run must keep until it is finished (checked on reload).
@@ -283,6 +287,13 @@ class RoundOracle(keras_tuner.Oracle):
             f"{len(population)} candidates train on to epoch {self.epochs}."
         )
 
+    def finalists_finished(self, reason="the finalists are trained"):
+        """No candidate is left to train: the search is over.
+
+        Returns True (the state changed).
+        """
+        return self.finish(reason)
+
     def plan_parameters(self):
         """Parameters a run must keep until it is finished."""
         return ("rank_by", "complexity_penalty")
@@ -377,22 +388,32 @@ class RoundOracle(keras_tuner.Oracle):
         self._unsaved_trials.add(trial_id)
 
     def end_if_nothing_to_train(self, population):
-        """Finishes the search if no candidate is left or none can train on.
+        """Ends the selection if no candidate is left or none can train on.
+
+        The survivors that cannot train on are completed, then
+        `finalists_finished` is called.
 
         Returns:
-            True if the search finished.
+            True if the selection ended.
         """
         if not population:
-            return self.finish("every candidate failed")
+            return self.finalists_finished("every candidate failed")
         if all(self.candidates[trial_id].done for trial_id in population):
             for trial_id in population:
                 self._finish_finalist(trial_id)
-            return self.finish("every survivor has trained all its epochs")
+            return self.finalists_finished("every survivor has trained all its epochs")
         return False
 
     def next_round(self):
         """Starts the next round of the selection phase."""
         self.round += 1
+        return True
+
+    def start_selection(self, message):
+        """Starts a new selection phase at round 0 (e.g. a new generation)."""
+        self.phase = PHASE_SELECTION
+        self.round = 0
+        self.show(message)
         return True
 
     def start_finalists(self, message):
@@ -746,7 +767,7 @@ class RoundOracle(keras_tuner.Oracle):
             if self.candidates[trial_id].done:
                 self._finish_finalist(trial_id)
         if not self.population():
-            return self.finish("the finalists are trained")
+            return self.finalists_finished()
         return False
 
     # ------------------------------------------------------------------

@@ -191,3 +191,133 @@ def test_trained_model_ranks_and_reconstructs_and_proposals_are_valid():
     assert np.mean([list(a) == list(b) for a, b in zip(reconstructed, tokens[:50])]) > 0.8
     for proposal in model.propose(tokens[:30], step_size=5.0):
         codec.decode(proposal)
+
+
+# ----------------------------------------------------------------------
+# NAOOracle, driven like PruneOracle in test_oracle (no Keras training)
+# ----------------------------------------------------------------------
+def conv3_count(values):
+    return sum(value == "conv3" for value in values.values())
+
+
+def make_nao_oracle(tmp_path, **kwargs):
+    from keras_prune_nas.nao.oracle import NAOOracle
+
+    kwargs.setdefault("max_trials", 40)
+    kwargs.setdefault("generations", 2)
+    kwargs.setdefault("min_survivors", 5)
+    kwargs.setdefault("cull_fraction", 0.3)
+    kwargs.setdefault("patience", None)
+    kwargs.setdefault("model_epochs", 40)
+    kwargs.setdefault("seed", 3)
+    oracle = NAOOracle(
+        objective=kt.Objective("val_accuracy", "max"),
+        hyperparameters=nasbench_like_space(), **kwargs,
+    )
+    oracle._set_project_dir(str(tmp_path), "nao")
+    oracle._display.verbose = 0
+    oracle.set_epochs(3)
+    return oracle
+
+
+def play(oracle, stop_after=None):
+    """Trains every unit on a curve that rises with the conv3 count."""
+    from keras_tuner.engine.trial import TrialStatus
+
+    units = 0
+    while stop_after is None or units < stop_after:
+        trial = oracle.create_trial("worker")
+        if trial.status == TrialStatus.STOPPED:
+            return units
+        epoch = len(oracle.curve(trial.trial_id))
+        while True:
+            value = conv3_count(trial.hyperparameters.values) / 6 * (1 - 0.5 ** (epoch + 1))
+            answer = oracle.update_trial(trial.trial_id, {"val_accuracy": value}, step=epoch)
+            epoch += 1
+            if answer.status != TrialStatus.RUNNING:
+                break
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+        units += 1
+    return units
+
+
+def test_nao_generations_cull_and_learn_where_to_look(tmp_path):
+    oracle = make_nao_oracle(tmp_path)
+    play(oracle)
+    assert len(oracle.trials) == 40 and oracle.sizes == [20, 20]
+    first = [t for t in oracle.start_order if oracle.generation_of[t] == 0]
+    second = [t for t in oracle.start_order if oracle.generation_of[t] == 1]
+    assert len(first) == len(second) == 20
+    # Each generation was culled (20 -> 14 -> 10 -> ... with 3 epochs).
+    assert [r["alive"] for r in oracle.cull_history][:1] == [20]
+    assert any(r["alive"] == 20 and r["round"] == 0 for r in oracle.cull_history[1:])
+    # Proposals (16 of 20; 20% random) are better than random draws.
+    mean_conv3 = [
+        np.mean([conv3_count(oracle.trials[t].hyperparameters.values) for t in ids])
+        for ids in (first, second)
+    ]
+    assert mean_conv3[1] > mean_conv3[0] + 0.5
+    assert oracle.generation_history[0]["proposed"] == 16
+    values = [tuple(sorted(oracle.trials[t].hyperparameters.values.items())) for t in oracle.trials]
+    assert len(set(values)) == 40  # no architecture evaluated twice
+    assert oracle.get_best_trials(1)[0].status == "COMPLETED"
+
+
+def test_nao_state_round_trips_mid_generation(tmp_path):
+    reference = make_nao_oracle(tmp_path / "reference")
+    play(reference)
+    oracle = make_nao_oracle(tmp_path / "killed")
+    play(oracle, stop_after=45)  # in generation 2
+    assert oracle.generation == 1
+    restored = make_nao_oracle(tmp_path / "killed")
+    restored.reload()
+    assert restored.generation == 1 and restored.queued == oracle.queued
+    play(restored)
+    assert {i: t.hyperparameters.values for i, t in restored.trials.items()} == {
+        i: t.hyperparameters.values for i, t in reference.trials.items()
+    }
+    assert restored.cull_history == reference.cull_history
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"generations": 0}, "`generations` must be an integer >= 1"),
+        ({"random_share": 1.5}, "`random_share` must be a number from 0 to 1"),
+        ({"top_k": 0}, "`top_k` must be an integer >= 1"),
+        ({"proposals": "beam"}, "`proposals` must be 'gradient' or 'wide'"),
+        ({"max_step_size": 0}, "`max_step_size` must be a finite number > 0"),
+        ({"model_options": {"trade_off": 2}}, "`trade_off` must be a number from 0 to 1"),
+        ({"model_options": {"layers": 2}}, r"unknown keys \['layers'\]"),
+        ({"max_trials": 2, "generations": 3}, "must be at least `generations`"),
+    ],
+)
+def test_bad_nao_parameters_are_refused_up_front(kwargs, message):
+    from keras_prune_nas.nao.oracle import NAOOracle
+
+    with pytest.raises(ValueError, match=message):
+        NAOOracle(objective="val_accuracy", **kwargs)
+
+
+def test_a_small_real_nao_search_ends_with_a_valid_best_model(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from keras_prune_nas.nao import NAOSearch
+    from test_tuner import build_mlp
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    tuner = NAOSearch(
+        build_mlp, objective="val_accuracy", max_trials=8, generations=2,
+        min_survivors=2, cull_fraction=0.3, model_epochs=20, seed=1,
+        directory=tmp_path, project_name="nao",
+    )
+    tuner.search(x[:400], y[:400], epochs=3, validation_data=(x[400:600], y[400:600]),
+                 verbose=0)
+    oracle = tuner.oracle
+    assert len(oracle.trials) == 8 and oracle.generation == 1
+    assert sorted(set(oracle.generation_of.values())) == [0, 1]
+    best = tuner.get_best_models(1)[0]
+    accuracy = best.evaluate(x[400:600], y[400:600], verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(oracle.get_best_trials(1)[0].score, abs=1e-6)

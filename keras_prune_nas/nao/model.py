@@ -99,8 +99,10 @@ class NAOModel:
             codec.vocabulary_size + 1, embedding_size,
             embeddings_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed=seed),
         )
+        recurrent = keras.initializers.Orthogonal(seed=seed)
         self.encoder = keras.layers.LSTM(
             hidden_size, return_sequences=True, kernel_initializer=initializer,
+            recurrent_initializer=recurrent,
         )
         self.predictor = keras.Sequential(
             [
@@ -110,7 +112,9 @@ class NAOModel:
             ]
             + [keras.layers.Dense(1, activation="sigmoid", kernel_initializer=initializer)]
         )
-        self.decoder_cell = keras.layers.LSTMCell(hidden_size, kernel_initializer=initializer)
+        self.decoder_cell = keras.layers.LSTMCell(
+            hidden_size, kernel_initializer=initializer, recurrent_initializer=recurrent,
+        )
         self.attention_combine = keras.layers.Dense(
             hidden_size, activation="tanh", kernel_initializer=initializer
         )

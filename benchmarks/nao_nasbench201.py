@@ -1,0 +1,184 @@
+"""NAO against random search, regularized evolution and Bayesian optimization
+on NAS-Bench-201 (CIFAR-10): a query is a table look-up, nothing trains.
+
+The space is six `Choice` hyperparameters (one per edge of the cell, five
+operations each). Every method is driven as a worker drives an oracle: ask
+for a candidate, report its validation accuracy (one epoch, from the
+table), end it. For every method and budget it prints
+
+    method=<name> queries=<N> mean_regret=<x> p90_regret=<y>
+
+(regret in accuracy points against the table's best), for N and the
+smaller budgets in --budgets, over --seeds seeds.
+
+    python benchmarks/nao_nasbench201.py --queries 150 --seeds 10
+    python benchmarks/nao_nasbench201.py --table other.npz --methods random,nao
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import keras_tuner as kt  # noqa: E402
+
+from keras_prune_nas.nao.oracle import NAOOracle  # noqa: E402
+
+DEFAULT_TABLE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
+    "nasbench201", "nasbench201_cifar10.npz",
+)
+METHODS = ("random", "evolution", "bayesian", "nao", "nao_gradient_only")
+
+
+class Table:
+    """Every cell's accuracy, looked up by its six operations."""
+
+    def __init__(self, path):
+        with np.load(path) as stored:
+            self.ops = stored["ops"].astype(int)
+            self.names = [str(name) for name in stored["op_names"]]
+            self.accuracy = stored["val_accuracy"].astype(float)
+        self.best = float(self.accuracy.max())
+        self.index = {tuple(row): i for i, row in enumerate(self.ops)}
+
+    def space(self):
+        hp = kt.HyperParameters()
+        for edge in range(self.ops.shape[1]):
+            hp.Choice(f"edge_{edge}", self.names)
+        return hp
+
+    def query(self, values):
+        key = tuple(self.names.index(values[f"edge_{e}"]) for e in range(self.ops.shape[1]))
+        return self.accuracy[self.index[key]]
+
+
+def drive(oracle, table, queries, directory):
+    """Plays the worker: returns the accuracy of every query, in order."""
+    oracle._set_project_dir(directory, "nb201")
+    oracle.set_epochs(1)
+    found = []
+    while len(found) < queries:
+        trial = oracle.create_trial("worker")
+        if trial.status == "STOPPED":
+            break
+        value = table.query(trial.hyperparameters.values)
+        found.append(value)
+        oracle.update_trial(trial.trial_id, {"val_accuracy": value}, step=0)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return found
+
+
+def run_nao(table, queries, seed, directory, proposals):
+    oracle = NAOOracle(
+        objective=kt.Objective("val_accuracy", "max"), max_trials=queries, seed=seed,
+        hyperparameters=table.space(), min_survivors=queries, proposals=proposals,
+        generations=max(1, queries // 25), patience=None,
+    )
+    oracle._display.verbose = 0
+    return drive(oracle, table, queries, directory)
+
+
+def run_bayesian(table, queries, seed, directory):
+    oracle = kt.oracles.BayesianOptimizationOracle(
+        objective=kt.Objective("val_accuracy", "max"), max_trials=queries, seed=seed,
+        hyperparameters=table.space(),
+    )
+    oracle._set_project_dir(directory, "bo")
+    found = []
+    while len(found) < queries:
+        trial = oracle.create_trial("worker")
+        if trial.status == "STOPPED":
+            break
+        value = table.query(trial.hyperparameters.values)
+        found.append(value)
+        oracle.update_trial(trial.trial_id, {"val_accuracy": value})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return found
+
+
+def run_random(table, queries, seed):
+    rng = np.random.default_rng(seed)
+    return list(table.accuracy[rng.choice(len(table.accuracy), queries, replace=False)])
+
+
+def run_evolution(table, queries, seed, population=20, tournament=5):
+    """Regularized evolution (Real et al. 2019): age-based removal, one-edge mutation."""
+    rng = np.random.default_rng(seed)
+    edges, operations = table.ops.shape[1], len(table.names)
+    alive, found = [], []
+    while len(found) < queries:
+        if len(alive) < population:
+            cell = tuple(rng.integers(0, operations, edges))
+        else:
+            contenders = [alive[i] for i in rng.choice(len(alive), tournament, replace=False)]
+            parent = max(contenders, key=lambda item: item[1])[0]
+            cell = list(parent)
+            edge = rng.integers(edges)
+            cell[edge] = rng.choice([op for op in range(operations) if op != parent[edge]])
+            cell = tuple(cell)
+        value = table.accuracy[table.index[cell]]
+        found.append(value)
+        alive.append((cell, value))
+        if len(alive) > population:
+            alive.pop(0)
+    return found
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", default=DEFAULT_TABLE)
+    parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budgets", default="50,100")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    args = parser.parse_args(argv)
+    if not os.path.exists(args.table):
+        print(f"No NAS-Bench-201 table at {os.path.abspath(args.table)}: nothing to run.")
+        return 1
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    budgets = sorted({int(b) for b in args.budgets.split(",") if b and int(b) < args.queries}
+                     | {args.queries})
+    table = Table(args.table)
+    for method in methods:
+        regrets = {budget: [] for budget in budgets}
+        started = time.perf_counter()
+        for seed in range(args.seeds):
+            with tempfile.TemporaryDirectory() as directory:
+                if method == "random":
+                    found = run_random(table, args.queries, seed)
+                elif method == "evolution":
+                    found = run_evolution(table, args.queries, seed)
+                elif method == "bayesian":
+                    found = run_bayesian(table, args.queries, seed, directory)
+                else:
+                    found = run_nao(
+                        table, args.queries, seed, directory,
+                        "wide" if method == "nao" else "gradient",
+                    )
+            best = np.maximum.accumulate(found)
+            for budget in budgets:
+                regrets[budget].append(table.best - best[min(budget, len(best)) - 1])
+        seconds = (time.perf_counter() - started) / args.seeds
+        for budget in budgets:
+            values = np.array(regrets[budget])
+            print(
+                f"method={method} queries={budget} mean_regret={values.mean():.3f} "
+                f"p90_regret={np.percentile(values, 90):.3f}"
+            )
+        print(f"# {method}: {seconds:.1f} s per seed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""NAOOracle and NAOSearch: generations proposed by NAO, each culled.
+
+Generation 0 is random. Every later generation is proposed from everything
+evaluated so far: a `NAOModel` is trained on the evaluated architectures and
+their rank targets, and proposes new architectures by gradient steps from
+the best ones; a share of each generation stays random (exploration). Each
+generation is evaluated by the per-epoch cull, with the same mechanics and
+guarantees as `PruneOracle` (it is one): per-epoch reports, culled
+candidates STOPPED, finalists trained with early stopping, checkpoints,
+crash resume, distributed mode. `max_trials` is the total over all
+generations.
+"""
+
+import time
+
+import numpy as np
+
+from keras_prune_nas import checks
+from keras_prune_nas import culling
+from keras_prune_nas.oracle import PHASE_FINISHED
+from keras_prune_nas.oracle import STATE_KEY
+from keras_prune_nas.oracle import PruneOracle
+from keras_prune_nas.oracle import TrialStatus
+from keras_prune_nas.oracle import epochs_reported
+from keras_prune_nas.tuner import RoundSearch
+
+PROPOSAL_MODES = ("gradient", "wide")
+# How many of the best architectures lend their neighbours in "wide" mode.
+NEIGHBOUR_SEEDS = 15
+
+
+def generation_sizes(max_trials, generations):
+    """Candidates per generation: as even as possible, the first the largest."""
+    base, extra = divmod(max_trials, generations)
+    return [base + (1 if index < extra else 0) for index in range(generations)]
+
+
+def rank_targets(keys):
+    """Targets in [0, 1] from sortable keys: the best 1, the worst 0.
+
+    Ties share the mean of their ranks (scipy's "average" ranking).
+    """
+    from scipy import stats
+
+    if len(keys) == 1:
+        return np.ones(1)
+    order = {key: index for index, key in enumerate(sorted(set(keys)))}
+    ranks = stats.rankdata([order[key] for key in keys], method="average")
+    return (ranks - 1) / (len(keys) - 1)
+
+
+class NAOOracle(PruneOracle):
+    """Neural Architecture Optimization feeding the per-epoch cull.
+
+    Args:
+        objective, max_trials, seed, hyperparameters, allow_new_entries,
+        tune_new_entries, max_retries_per_trial,
+        max_consecutive_failed_trials, cull_fraction, min_survivors,
+        epochs_per_round, patience, rank_by, lease_timeout,
+        complexity_penalty, clock: As for `PruneOracle`; `max_trials` is
+            the number of candidates over all generations.
+        generations: Integer >= 1, how many generations share `max_trials`.
+            Defaults to 3.
+        random_share: Float in [0, 1], the share of each later generation
+            sampled at random. Defaults to 0.2.
+        top_k: Integer >= 1, how many of the best evaluated architectures
+            the proposals start from. Defaults to 100.
+        proposals: "gradient" (the paper's: decode gradient steps of growing
+            size from the top k) or "wide" (those decoded architectures
+            plus every one-edit neighbour of the top k, all ranked by the
+            predictor). Defaults to "wide".
+        max_step_size: Float > 0, the largest gradient step tried.
+            Defaults to 50.
+        model_epochs: Integer >= 1, epochs the NAO model trains per
+            generation. Defaults to 200.
+        model_options: Optional dict of `NAOModel` arguments
+            (`embedding_size`, `hidden_size`, `trade_off`, ...).
+    """
+
+    search_name = "NAOSearch"
+
+    def __init__(
+        self,
+        objective=None,
+        max_trials=30,
+        seed=None,
+        hyperparameters=None,
+        allow_new_entries=True,
+        tune_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        cull_fraction=0.15,
+        min_survivors=10,
+        epochs_per_round=1,
+        patience=5,
+        rank_by="best",
+        lease_timeout=60,
+        complexity_penalty=0.0,
+        generations=3,
+        random_share=0.2,
+        top_k=100,
+        proposals="wide",
+        max_step_size=50.0,
+        model_epochs=200,
+        model_options=None,
+        clock=time.monotonic,
+    ):
+        checks.require_int("generations", generations, 1,
+                           "how many generations share max_trials")
+        checks.require_number("random_share", random_share,
+                              "the share of each later generation sampled at random",
+                              minimum=0, maximum=1)
+        checks.require_int("top_k", top_k, 1, "the best architectures proposals start from")
+        checks.require_choice("proposals", proposals, PROPOSAL_MODES,
+                              "decoded gradient steps only, or also ranked neighbours")
+        checks.require_number("max_step_size", max_step_size, "the largest gradient step",
+                              minimum=0, exclusive=True)
+        checks.require_int("model_epochs", model_epochs, 1,
+                           "epochs the NAO model trains per generation")
+        if checks.is_integer(max_trials) and max_trials < generations:
+            raise ValueError(
+                f"`max_trials` ({max_trials}) must be at least `generations` "
+                f"({generations}): every generation needs a candidate."
+            )
+        from keras_prune_nas.nao.model import validate_model_parameters
+
+        self.model_options = dict(model_options or {})
+        defaults = dict(
+            embedding_size=32, hidden_size=64, predictor_hidden=64, predictor_layers=2,
+            trade_off=0.8, learning_rate=1e-3, weight_decay=1e-4, clip_norm=5.0,
+        )
+        unknown = set(self.model_options) - set(defaults)
+        if unknown:
+            raise ValueError(
+                f"`model_options` has unknown keys {sorted(unknown)}; NAOModel "
+                f"takes {sorted(defaults)}."
+            )
+        validate_model_parameters(**{**defaults, **self.model_options})
+        super().__init__(
+            objective=objective, max_trials=max_trials, seed=seed,
+            hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            cull_fraction=cull_fraction, min_survivors=min_survivors,
+            epochs_per_round=epochs_per_round, patience=patience, rank_by=rank_by,
+            lease_timeout=lease_timeout, complexity_penalty=complexity_penalty,
+            clock=clock,
+        )
+        self.generations = generations
+        self.random_share = random_share
+        self.top_k = top_k
+        self.proposals = proposals
+        self.max_step_size = max_step_size
+        self.model_epochs = model_epochs
+        self.sizes = generation_sizes(max_trials, generations)
+        self.generation = 0
+        # Values proposed for the current generation, not yet sampled.
+        self.queued = []
+        # trial_id -> generation
+        self.generation_of = {}
+        # One entry per generation: proposed, random, NAO seconds.
+        self.generation_history = []
+        self._start_generation_plan()
+        self._notified_no_cull = True  # the per-generation message is ours
+
+    def plan_parameters(self):
+        return super().plan_parameters() + (
+            "generations", "random_share", "top_k", "proposals", "max_step_size",
+        )
+
+    def _start_generation_plan(self):
+        size = self.sizes[self.generation]
+        self.plan.rounds = culling.culling_rounds(size, self.cull_fraction, self.min_survivors)
+
+    def _generation_end(self):
+        return sum(self.sizes[: self.generation + 1])
+
+    def may_sample(self):
+        return super().may_sample() and len(self.trials) < self._generation_end()
+
+    def sample_values(self):
+        while self.queued:
+            values = self.queued.pop(0)
+            if self._compute_values_hash(values) not in self._tried_so_far:
+                return values
+        return self._random_values()
+
+    def _record_values(self, trial):
+        super()._record_values(trial)
+        self.generation_of.setdefault(trial.trial_id, self.generation)
+
+    def finalists_finished(self, reason="the finalists are trained"):
+        if self.generation + 1 >= self.generations or self.space_exhausted:
+            return self.finish(reason)
+        started = time.perf_counter()
+        proposed = self._propose(self.sizes[self.generation + 1])
+        seconds = time.perf_counter() - started
+        self.generation += 1
+        self.queued = proposed
+        self.generation_history.append(
+            {"generation": self.generation, "proposed": len(proposed),
+             "random": self.sizes[self.generation] - len(proposed),
+             "nao_seconds": round(seconds, 2)}
+        )
+        self._start_generation_plan()
+        message = (
+            f"NAO generation {self.generation + 1} of {self.generations}: "
+            f"{len(proposed)} proposed, {self.sizes[self.generation] - len(proposed)} "
+            f"random ({seconds:.1f} s)."
+        )
+        if self.plan.rounds:
+            return self.start_selection(message)
+        self.show(message)
+        return self.start_finalists(
+            f"{self.sizes[self.generation]} candidates train to epoch {self.epochs}."
+        )
+
+    # ------------------------------------------------------------------
+    # What NAO learns from, and what it proposes
+    # ------------------------------------------------------------------
+    def evaluated(self):
+        """(trial ids, targets in [0, 1]) of every candidate that has ended.
+
+        A candidate culled after epoch e ranks below every candidate that
+        trained past e (the cull said so); among those that trained as long,
+        by score. Failed candidates rank last.
+        """
+        ids, keys = [], []
+        for trial_id, trial in self.trials.items():
+            if trial.status not in (TrialStatus.STOPPED, TrialStatus.COMPLETED,
+                                    TrialStatus.FAILED):
+                continue
+            score = self.score(trial_id) if trial.status != TrialStatus.FAILED else None
+            usable = culling.is_usable(score)
+            sign = 1.0 if self.objective.direction == "max" else -1.0
+            epochs = epochs_reported(trial, self.objective.name)
+            ids.append(trial_id)
+            keys.append((usable, epochs if usable else 0, sign * score if usable else 0.0))
+        return ids, rank_targets(keys) if ids else np.zeros(0)
+
+    def _propose(self, count):
+        from keras_prune_nas.nao.codec import SearchSpaceCodec
+        from keras_prune_nas.nao.model import NAOModel
+
+        wanted = count - int(round(self.random_share * count))
+        ids, targets = self.evaluated()
+        if wanted <= 0 or len(ids) < 2:
+            return []
+        codec = SearchSpaceCodec(self.hyperparameters)
+        tokens = np.array([codec.encode(self.trials[t].hyperparameters.values) for t in ids])
+        model = NAOModel(codec, seed=self.seed or 0, **self.model_options)
+        model.fit(tokens, targets, epochs=self.model_epochs, seed=self.seed or 0)
+        best = tokens[np.argsort(-targets)[: self.top_k]]
+        seen = {tuple(row) for row in tokens}
+        found = []
+        step = 1.0
+        # The paper's decoding: steps of growing size until enough are new.
+        while len(found) < wanted and step <= self.max_step_size:
+            for proposal in model.propose(best, step):
+                if tuple(proposal) not in seen:
+                    seen.add(tuple(proposal))
+                    found.append(proposal)
+            step *= 2
+        if self.proposals == "wide":
+            # Widened: the one-edit neighbours of the best join the decoded
+            # architectures, and the predictor ranks them all.
+            for row in best[:NEIGHBOUR_SEEDS]:
+                for neighbour in codec.neighbours([int(token) for token in row]):
+                    if tuple(neighbour) not in seen:
+                        seen.add(tuple(neighbour))
+                        found.append(neighbour)
+            if found:
+                scores = model.predict(np.array(found))
+                found = [found[i] for i in np.argsort(-scores, kind="stable")]
+        return [codec.decode(row) for row in found[:wanted]]
+
+    # ------------------------------------------------------------------
+    # State
+    # ------------------------------------------------------------------
+    def get_state(self):
+        state = super().get_state()
+        state[STATE_KEY].update(
+            generation=self.generation,
+            queued=self.queued,
+            generation_of=self.generation_of,
+            generation_history=self.generation_history,
+        )
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        own = state[STATE_KEY]
+        self.generation = own["generation"]
+        self.queued = own["queued"]
+        self.generation_of = own["generation_of"]
+        self.generation_history = own["generation_history"]
+        if self.phase != PHASE_FINISHED:
+            self._start_generation_plan()
+
+
+
+class NAOSearch(RoundSearch):
+    """NAO-proposed generations, each evaluated by the per-epoch cull.
+
+    A drop-in like `PruneSearch`: `NAOSearch(build_model,
+    objective="val_accuracy", max_trials=30)`; `max_trials` counts the
+    candidates over all generations.
+
+    Args:
+        hypermodel, objective, max_trials, seed, hyperparameters,
+        tune_new_entries, allow_new_entries, max_retries_per_trial,
+        max_consecutive_failed_trials, cull_fraction, min_survivors,
+        epochs_per_round, patience, rank_by, lease_timeout,
+        complexity_penalty: As for `PruneSearch`.
+        generations, random_share, top_k, proposals, max_step_size,
+        model_epochs, model_options: As for `NAOOracle`.
+        **kwargs: As for `RoundSearch` (`batch_size_schedule`,
+            `max_live_models`, `directory`, `project_name`, ...).
+
+    Example:
+
+    ```python
+    from keras_prune_nas.nao import NAOSearch
+
+    tuner = NAOSearch(build_model, objective="val_accuracy", max_trials=30)
+    tuner.search(x, y, epochs=10, validation_data=(x_val, y_val))
+    best_model = tuner.get_best_models(1)[0]
+    ```
+    """
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=30,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        cull_fraction=0.15,
+        min_survivors=10,
+        epochs_per_round=1,
+        patience=5,
+        rank_by="best",
+        lease_timeout=60,
+        complexity_penalty=0.0,
+        generations=3,
+        random_share=0.2,
+        top_k=100,
+        proposals="wide",
+        max_step_size=50.0,
+        model_epochs=200,
+        model_options=None,
+        **kwargs,
+    ):
+        oracle = NAOOracle(
+            objective=objective, max_trials=max_trials, seed=seed,
+            hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            cull_fraction=cull_fraction, min_survivors=min_survivors,
+            epochs_per_round=epochs_per_round, patience=patience, rank_by=rank_by,
+            lease_timeout=lease_timeout, complexity_penalty=complexity_penalty,
+            generations=generations, random_share=random_share, top_k=top_k,
+            proposals=proposals, max_step_size=max_step_size,
+            model_epochs=model_epochs, model_options=model_options,
+        )
+        self.seed = seed
+        super().__init__(oracle, hypermodel, **kwargs)
