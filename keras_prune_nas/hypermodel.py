@@ -58,9 +58,9 @@ class SearchSpace:
             ("dense_layers", 1), ("units", 1), ("conv_blocks", 1),
             ("filters", 1), ("head_layers", 0),
         ):
-            _check_int_range(name, getattr(self, name), minimum)
-        _check_float_range("dropout", self.dropout, 0.0, 0.99)
-        _check_float_range("learning_rate", self.learning_rate, 1e-12, 100.0)
+            _check_range(name, getattr(self, name), minimum)
+        _check_range("dropout", self.dropout, 0.0, 0.99, integers=False)
+        _check_range("learning_rate", self.learning_rate, 1e-12, 100.0, integers=False)
         if self.learning_rate[0] <= 0:
             raise ValueError("`learning_rate` must be positive.")
         _check_choices("kernel_sizes", self.kernel_sizes, None)
@@ -73,41 +73,26 @@ class SearchSpace:
         _check_choices("batch_norm", self.batch_norm, (False, True))
 
 
-def _check_int_range(name, value, minimum):
+def _check_range(name, value, minimum, maximum=None, integers=True):
+    """Checks a (low, high) pair within [minimum, maximum]."""
+    is_valid = checks.is_integer if integers else checks.is_number
     if (
         not isinstance(value, (tuple, list))
         or len(value) != 2
-        or not all(checks.is_integer(v) for v in value)
+        or not all(is_valid(v) for v in value)
     ):
         raise ValueError(
-            f"`{name}` must be a (low, high) pair of integers, e.g. "
+            f"`{name}` must be a (low, high) pair of "
+            f"{'integers' if integers else 'numbers'}, e.g. "
             f"{SearchSpace.__dataclass_fields__[name].default}. "
             f"Received: {name}={value!r}."
         )
     low, high = value
-    if low < minimum or low > high:
+    upper = "" if maximum is None else f" <= {maximum}"
+    if low < minimum or low > high or (maximum is not None and high > maximum):
         raise ValueError(
             f"`{name}` must be a range (low, high) with {minimum} <= low <= "
-            f"high; {value!r} is empty or out of bounds."
-        )
-
-
-def _check_float_range(name, value, minimum, maximum):
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(checks.is_number(v) for v in value)
-    ):
-        raise ValueError(
-            f"`{name}` must be a (low, high) pair of numbers, e.g. "
-            f"{SearchSpace.__dataclass_fields__[name].default}. "
-            f"Received: {name}={value!r}."
-        )
-    low, high = value
-    if not (minimum <= low <= high <= maximum):
-        raise ValueError(
-            f"`{name}` must be a range (low, high) with {minimum} <= low <= "
-            f"high <= {maximum}; {value!r} is empty or out of bounds."
+            f"high{upper}; {value!r} is empty or out of bounds."
         )
 
 
