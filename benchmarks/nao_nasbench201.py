@@ -132,6 +132,37 @@ def run_evolution(table, queries, seed, population=20, tournament=5):
     return found
 
 
+def pairwise_accuracy(predicted, actual):
+    """Share of pairs with different accuracies that `predicted` orders rightly."""
+    predicted, actual = np.asarray(predicted), np.asarray(actual)
+    truth = np.sign(actual[:, None] - actual[None, :])
+    guess = np.sign(predicted[:, None] - predicted[None, :])
+    pairs = truth != 0
+    return float(np.mean(truth[pairs] == guess[pairs]))
+
+
+def predictor_quality(table, train, held_out, seed, epochs=200):
+    """NAO's predictor trained on `train` random cells, ranking `held_out` others."""
+    from keras_prune_nas.nao.codec import SearchSpaceCodec
+    from keras_prune_nas.nao.model import NAOModel
+    from keras_prune_nas.nao.oracle import rank_targets
+
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(table.accuracy), train + held_out, replace=False)
+    codec = SearchSpaceCodec(table.space())
+
+    def tokens(indices):
+        return np.array([
+            codec.encode({f"edge_{e}": table.names[op] for e, op in enumerate(table.ops[i])})
+            for i in indices
+        ])
+
+    model = NAOModel(codec, seed=seed)
+    accuracy = table.accuracy[rows]
+    model.fit(tokens(rows[:train]), rank_targets(list(accuracy[:train])), epochs=epochs, seed=seed)
+    return pairwise_accuracy(model.predict(tokens(rows[train:])), accuracy[train:])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default=DEFAULT_TABLE)
@@ -139,6 +170,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--predictor-seeds", type=int, default=0,
+        help="also print the predictor's pairwise ranking accuracy on 1000 held-out "
+        "cells after training on 100, over this many seeds",
+    )
     args = parser.parse_args(argv)
     if not os.path.exists(args.table):
         print(f"No NAS-Bench-201 table at {os.path.abspath(args.table)}: nothing to run.")
@@ -177,6 +213,12 @@ def main(argv=None):
                 f"p90_regret={np.percentile(values, 90):.3f}"
             )
         print(f"# {method}: {seconds:.1f} s per seed", flush=True)
+    if args.predictor_seeds:
+        scores = [predictor_quality(table, 100, 1000, seed) for seed in range(args.predictor_seeds)]
+        print(
+            f"predictor train=100 held_out=1000 pairwise_accuracy={np.mean(scores):.3f} "
+            f"(min {np.min(scores):.3f}, {args.predictor_seeds} seeds)"
+        )
     return 0
 
 
