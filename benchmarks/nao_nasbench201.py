@@ -171,6 +171,10 @@ def main(argv=None):
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument(
+        "--cost-pool", type=int, default=0,
+        help="also time NAO's own cost (train its model, propose 25) on a pool of this many cells",
+    )
+    parser.add_argument(
         "--predictor-seeds", type=int, default=0,
         help="also print the predictor's pairwise ranking accuracy on 1000 held-out "
         "cells after training on 100, over this many seeds",
@@ -213,6 +217,23 @@ def main(argv=None):
                 f"p90_regret={np.percentile(values, 90):.3f}"
             )
         print(f"# {method}: {seconds:.1f} s per seed", flush=True)
+    if args.cost_pool:
+        from keras_prune_nas.nao.oracle import propose_architectures
+        from keras_prune_nas.nao.oracle import rank_targets
+
+        rng = np.random.default_rng(0)
+        rows = rng.choice(len(table.accuracy), args.cost_pool, replace=False)
+        evaluated = [
+            {f"edge_{e}": table.names[op] for e, op in enumerate(table.ops[i])} for i in rows
+        ]
+        started = time.perf_counter()
+        proposed = propose_architectures(
+            table.space(), evaluated, rank_targets(list(table.accuracy[rows])), 25
+        )
+        print(
+            f"nao_cost pool={args.cost_pool} proposed={len(proposed)} "
+            f"seconds={time.perf_counter() - started:.1f}"
+        )
     if args.predictor_seeds:
         scores = [predictor_quality(table, 100, 1000, seed) for seed in range(args.predictor_seeds)]
         print(

@@ -321,3 +321,14 @@ def test_a_small_real_nao_search_ends_with_a_valid_best_model(tmp_path):
     best = tuner.get_best_models(1)[0]
     accuracy = best.evaluate(x[400:600], y[400:600], verbose=0, return_dict=True)["accuracy"]
     assert accuracy == pytest.approx(oracle.get_best_trials(1)[0].score, abs=1e-6)
+
+
+def test_generation_sizes_and_rank_targets():
+    from keras_prune_nas.nao.oracle import generation_sizes
+    from keras_prune_nas.nao.oracle import rank_targets
+
+    assert generation_sizes(30, 3) == [10, 10, 10]
+    assert generation_sizes(31, 3) == [11, 10, 10]
+    # Culled earlier ranks lower whatever its score; ties share their rank.
+    keys = [(True, 1, 0.9), (True, 3, 0.2), (True, 3, 0.5), (False, 0, 0.0), (True, 3, 0.5)]
+    assert list(rank_targets(keys)) == [0.25, 0.5, 0.875, 0.0, 0.875]

@@ -49,6 +49,60 @@ def rank_targets(keys):
     return (ranks - 1) / (len(keys) - 1)
 
 
+def propose_architectures(
+    hyperparameters, evaluated, targets, count, top_k=100, proposals="wide",
+    max_step_size=50.0, model_epochs=200, model_options=None, seed=0,
+):
+    """New architectures, proposed by an NAO model trained on evaluated ones.
+
+    Args:
+        hyperparameters: The search space.
+        evaluated: Hyperparameter values of the evaluated architectures.
+        targets: Their targets in [0, 1] (higher is better).
+        count: How many new architectures to return (fewer if fewer are
+            found).
+        top_k, proposals, max_step_size, model_epochs, model_options: As
+            for `NAOOracle`.
+        seed: Seed of the model's weights and of its training order.
+
+    Returns:
+        A list of hyperparameter values, none of them among `evaluated`,
+        best first for "wide" (by the predictor), in the order found for
+        "gradient" (smallest step first).
+    """
+    from keras_prune_nas.nao.codec import SearchSpaceCodec
+    from keras_prune_nas.nao.model import NAOModel
+
+    codec = SearchSpaceCodec(hyperparameters)
+    tokens = np.array([codec.encode(values) for values in evaluated])
+    targets = np.asarray(targets, dtype=float)
+    model = NAOModel(codec, seed=seed, **(model_options or {}))
+    model.fit(tokens, targets, epochs=model_epochs, seed=seed)
+    best = tokens[np.argsort(-targets, kind="stable")[:top_k]]
+    seen = {tuple(row) for row in tokens}
+    found = []
+    step = 1.0
+    # The paper's decoding: steps of growing size until enough are new.
+    while len(found) < count and step <= max_step_size:
+        for proposal in model.propose(best, step):
+            if tuple(proposal) not in seen:
+                seen.add(tuple(proposal))
+                found.append(proposal)
+        step *= 2
+    if proposals == "wide":
+        # Widened: the one-edit neighbours of the best join the decoded
+        # architectures, and the predictor ranks them all.
+        for row in best[:NEIGHBOUR_SEEDS]:
+            for neighbour in codec.neighbours([int(token) for token in row]):
+                if tuple(neighbour) not in seen:
+                    seen.add(tuple(neighbour))
+                    found.append(neighbour)
+        if found:
+            scores = model.predict(np.array(found))
+            found = [found[i] for i in np.argsort(-scores, kind="stable")]
+    return [codec.decode(row) for row in found[:count]]
+
+
 class NAOOracle(PruneOracle):
     """Neural Architecture Optimization feeding the per-epoch cull.
 
@@ -240,40 +294,17 @@ class NAOOracle(PruneOracle):
         return ids, rank_targets(keys) if ids else np.zeros(0)
 
     def _propose(self, count):
-        from keras_prune_nas.nao.codec import SearchSpaceCodec
-        from keras_prune_nas.nao.model import NAOModel
-
         wanted = count - int(round(self.random_share * count))
         ids, targets = self.evaluated()
         if wanted <= 0 or len(ids) < 2:
             return []
-        codec = SearchSpaceCodec(self.hyperparameters)
-        tokens = np.array([codec.encode(self.trials[t].hyperparameters.values) for t in ids])
-        model = NAOModel(codec, seed=self.seed or 0, **self.model_options)
-        model.fit(tokens, targets, epochs=self.model_epochs, seed=self.seed or 0)
-        best = tokens[np.argsort(-targets)[: self.top_k]]
-        seen = {tuple(row) for row in tokens}
-        found = []
-        step = 1.0
-        # The paper's decoding: steps of growing size until enough are new.
-        while len(found) < wanted and step <= self.max_step_size:
-            for proposal in model.propose(best, step):
-                if tuple(proposal) not in seen:
-                    seen.add(tuple(proposal))
-                    found.append(proposal)
-            step *= 2
-        if self.proposals == "wide":
-            # Widened: the one-edit neighbours of the best join the decoded
-            # architectures, and the predictor ranks them all.
-            for row in best[:NEIGHBOUR_SEEDS]:
-                for neighbour in codec.neighbours([int(token) for token in row]):
-                    if tuple(neighbour) not in seen:
-                        seen.add(tuple(neighbour))
-                        found.append(neighbour)
-            if found:
-                scores = model.predict(np.array(found))
-                found = [found[i] for i in np.argsort(-scores, kind="stable")]
-        return [codec.decode(row) for row in found[:wanted]]
+        return propose_architectures(
+            self.hyperparameters,
+            [self.trials[trial_id].hyperparameters.values for trial_id in ids],
+            targets, wanted, top_k=self.top_k, proposals=self.proposals,
+            max_step_size=self.max_step_size, model_epochs=self.model_epochs,
+            model_options=self.model_options, seed=self.seed or 0,
+        )
 
     # ------------------------------------------------------------------
     # State
