@@ -165,9 +165,8 @@ class RoundOracle(keras_tuner.Oracle):
       `end_candidate`, then `next_round()`, `start_finalists(...)` or
       `finish(...)`). Return True if anything changed.
     * `finalists_finished(reason)`: no candidate is left to train (default:
-      `finish`).
-      A strategy that searches in generations starts the next one here
-      (`start_selection()`).
+      `finish(reason)`). A strategy that searches in generations starts the
+      next one here (`start_selection(...)`; `NAOOracle` does).
     * `get_state()` / `set_state(state)`: call `super()` and keep your own
       state under your own key. `plan_parameters()` names the parameters a
       run must keep until it is finished (checked on reload).
