@@ -60,8 +60,10 @@ class Table:
 
 def drive(oracle, table, queries, directory):
     """Plays the worker: returns the accuracy of every query, in order."""
-    oracle._set_project_dir(directory, "nb201")
-    oracle.set_epochs(1)
+    oracle._set_project_dir(directory, "search")
+    oracle._display.verbose = 0  # no per-trial table
+    if hasattr(oracle, "set_epochs"):
+        oracle.set_epochs(1)
     found = []
     while len(found) < queries:
         trial = oracle.create_trial("worker")
@@ -81,7 +83,6 @@ def run_nao(table, queries, seed, directory, proposals):
         hyperparameters=table.space(), min_survivors=queries, proposals=proposals,
         generations=max(1, queries // 25), patience=None,
     )
-    oracle._display.verbose = 0
     return drive(oracle, table, queries, directory)
 
 
@@ -90,18 +91,7 @@ def run_bayesian(table, queries, seed, directory):
         objective=kt.Objective("val_accuracy", "max"), max_trials=queries, seed=seed,
         hyperparameters=table.space(),
     )
-    oracle._set_project_dir(directory, "bo")
-    found = []
-    while len(found) < queries:
-        trial = oracle.create_trial("worker")
-        if trial.status == "STOPPED":
-            break
-        value = table.query(trial.hyperparameters.values)
-        found.append(value)
-        oracle.update_trial(trial.trial_id, {"val_accuracy": value})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-    return found
+    return drive(oracle, table, queries, directory)
 
 
 def run_random(table, queries, seed):

@@ -54,11 +54,11 @@ def test_every_type_round_trips_exactly_on_its_own_values():
 
 def test_numerical_values_are_binned_on_their_own_scale():
     codec = SearchSpaceCodec(every_type_space(), bins=8)
-    units = codec._choices[4]
+    units = codec.choices(4)
     # Log sampling: the bins are (about) evenly spaced in log10.
     ratios = np.diff(np.log(units))
     assert len(units) == 8 and np.allclose(ratios, ratios.mean(), rtol=0.15)
-    assert codec._choices[3] == [1, 2, 3]  # a narrow Int keeps every value
+    assert codec.choices(3) == [1, 2, 3]  # a narrow Int keeps every value
     # Any value decodes to the bin nearest it on the log scale.
     assert codec.decode(codec.encode({**base_values(), "units": 9}))["units"] == units[0]
     assert codec.decode(codec.encode({**base_values(), "units": 500}))["units"] == units[-1]

@@ -148,6 +148,10 @@ class SearchSpaceCodec:
         mask[self.allowed_tokens(position, values)] = True
         return mask
 
+    def choices(self, position):
+        """The values the tokens of `position` stand for, in token order."""
+        return list(self._choices[position])
+
     def value_of(self, position, token):
         """The hyperparameter value a (non-PAD) token stands for."""
         return self._choices[position][token - self.offsets[position]]
