@@ -89,7 +89,6 @@ class Heartbeat:
         self.tuner_id = tuner_id
         self.interval = interval
         self.on_contact = on_contact
-        self.beats = 0
         self._stop = threading.Event()
         self._thread = None
 
@@ -115,6 +114,5 @@ class Heartbeat:
                 # The chief is unreachable; the worker notices by the silence
                 # (its lease is lost after `lease_timeout`).
                 continue
-            self.beats += 1
             if self.on_contact is not None:
                 self.on_contact()
