@@ -90,7 +90,8 @@ def test_a_worker_killed_mid_epoch_loses_its_candidate_within_the_lease(tmp_path
     # Heartbeats every 1.5 s: the chief noticed within the lease plus its poll.
     delay = expired[0]["expired_at"] - killed_at
     assert 0 < delay <= lease_timeout + 2, delay
-    assert lease_timeout < expired[0]["silent_seconds"] <= lease_timeout + 2
+    # More than the timeout, recorded to the millisecond (6.0004 is written 6.0).
+    assert lease_timeout <= expired[0]["silent_seconds"] <= lease_timeout + 2
 
 
 def test_a_worker_in_an_epoch_longer_than_the_lease_keeps_its_candidate(tmp_path):
