@@ -80,8 +80,9 @@ def drive(oracle, table, queries, directory):
 def run_nao(table, queries, seed, directory, proposals):
     oracle = NAOOracle(
         objective=kt.Objective("val_accuracy", "max"), max_trials=queries, seed=seed,
-        hyperparameters=table.space(), min_survivors=queries, proposals=proposals,
-        generations=max(1, queries // 25), patience=None,
+        hyperparameters=table.space(), proposals=proposals,
+        # A look-up is a final accuracy: nothing to cull, nothing to wait for.
+        min_survivors=queries, patience=None,
     )
     return drive(oracle, table, queries, directory)
 

@@ -204,7 +204,7 @@ def make_nao_oracle(tmp_path, **kwargs):
     from keras_prune_nas.nao.oracle import NAOOracle
 
     kwargs.setdefault("max_trials", 40)
-    kwargs.setdefault("generations", 2)
+    kwargs.setdefault("generation_size", 20)
     kwargs.setdefault("min_survivors", 5)
     kwargs.setdefault("cull_fraction", 0.3)
     kwargs.setdefault("patience", None)
@@ -283,14 +283,13 @@ def test_nao_state_round_trips_mid_generation(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"generations": 0}, "`generations` must be an integer >= 1"),
+        ({"generation_size": 1}, "`generation_size` must be an integer >= 2"),
         ({"random_share": 1.5}, "`random_share` must be a number from 0 to 1"),
         ({"top_k": 0}, "`top_k` must be an integer >= 1"),
         ({"proposals": "beam"}, "`proposals` must be 'gradient' or 'wide'"),
         ({"max_step_size": 0}, "`max_step_size` must be a finite number > 0"),
         ({"model_options": {"trade_off": 2}}, "`trade_off` must be a number from 0 to 1"),
         ({"model_options": {"layers": 2}}, r"unknown keys \['layers'\]"),
-        ({"max_trials": 2, "generations": 3}, "must be at least `generations`"),
     ],
 )
 def test_bad_nao_parameters_are_refused_up_front(kwargs, message):
@@ -309,7 +308,7 @@ def test_a_small_real_nao_search_ends_with_a_valid_best_model(tmp_path):
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")
     tuner = NAOSearch(
-        build_mlp, objective="val_accuracy", max_trials=8, generations=2,
+        build_mlp, objective="val_accuracy", max_trials=8, generation_size=4,
         min_survivors=2, cull_fraction=0.3, model_epochs=20, seed=1,
         directory=tmp_path, project_name="nao",
     )
@@ -327,8 +326,11 @@ def test_generation_sizes_and_rank_targets():
     from keras_prune_nas.nao.oracle import generation_sizes
     from keras_prune_nas.nao.oracle import rank_targets
 
-    assert generation_sizes(30, 3) == [10, 10, 10]
-    assert generation_sizes(31, 3) == [11, 10, 10]
+    assert generation_sizes(30, 10) == [10, 10, 10]
+    assert generation_sizes(31, 10) == [8, 8, 8, 7]
+    assert generation_sizes(150, 25) == [25] * 6
+    assert generation_sizes(30, 25) == [15, 15]
+    assert generation_sizes(7, 25) == [7]
     # Culled earlier ranks lower whatever its score; ties share their rank.
     keys = [(True, 1, 0.9), (True, 3, 0.2), (True, 3, 0.5), (False, 0, 0.0), (True, 3, 0.5)]
     assert list(rank_targets(keys)) == [0.25, 0.5, 0.875, 0.0, 0.875]

@@ -101,7 +101,7 @@ class NAOModel:
         )
         recurrent = keras.initializers.Orthogonal(seed=seed)
         self.encoder = keras.layers.LSTM(
-            hidden_size, return_sequences=True, kernel_initializer=initializer,
+            hidden_size, return_sequences=True, unroll=True, kernel_initializer=initializer,
             recurrent_initializer=recurrent,
         )
         self.predictor = keras.Sequential(
@@ -220,8 +220,17 @@ class NAOModel:
                     )
         return masks
 
-    def fit(self, tokens, targets, epochs=200, batch_size=64, seed=0):
+    def fit(self, tokens, targets, epochs=200, batch_size=None, seed=0):
         """Trains on architectures and their targets (in [0, 1]).
+
+        Args:
+            tokens: Token sequences, one row per architecture.
+            targets: Their targets in [0, 1].
+            epochs: Passes over the data.
+            batch_size: Architectures per step. Defaults to 64, or a quarter
+                of the pool for pools over 256, so that an epoch is at most
+                four steps and the cost grows slowly with the pool.
+            seed: Seed of the training order.
 
         Returns:
             (predictor MSE, decoder NLL) of the last epoch.
@@ -229,6 +238,8 @@ class NAOModel:
         tokens = np.asarray(tokens, dtype="int32")
         targets = np.asarray(targets, dtype="float32")
         masks = self.token_masks(tokens)
+        if batch_size is None:
+            batch_size = max(64, -(-len(tokens) // 4))
         rng = np.random.default_rng(seed)
         losses = (float("nan"), float("nan"))
         for _ in range(epochs):

@@ -29,8 +29,11 @@ PROPOSAL_MODES = ("gradient", "wide")
 NEIGHBOUR_SEEDS = 15
 
 
-def generation_sizes(max_trials, generations):
-    """Candidates per generation: as even as possible, the first the largest."""
+def generation_sizes(max_trials, generation_size):
+    """Candidates per generation: `max_trials` in as few generations of at
+    most `generation_size` as will hold them, as even as possible, the first
+    the largest."""
+    generations = -(-max_trials // generation_size)
     base, extra = divmod(max_trials, generations)
     return [base + (1 if index < extra else 0) for index in range(generations)]
 
@@ -113,8 +116,11 @@ class NAOOracle(PruneOracle):
         epochs_per_round, patience, rank_by, lease_timeout,
         complexity_penalty, clock: As for `PruneOracle`; `max_trials` is
             the number of candidates over all generations.
-        generations: Integer >= 1, how many generations share `max_trials`.
-            Defaults to 3.
+        generation_size: Integer >= 2, the most candidates a generation
+            holds: `max_trials` is split into `ceil(max_trials /
+            generation_size)` generations of nearly equal size (150 into six
+            of 25, 30 into two of 15). Defaults to 25, the size measured on
+            NAS-Bench-201.
         random_share: Float in [0, 1], the share of each later generation
             sampled at random. Defaults to 0.2.
         top_k: Integer >= 1, how many of the best evaluated architectures
@@ -150,7 +156,7 @@ class NAOOracle(PruneOracle):
         rank_by="best",
         lease_timeout=60,
         complexity_penalty=0.0,
-        generations=3,
+        generation_size=25,
         random_share=0.2,
         top_k=100,
         proposals="wide",
@@ -159,8 +165,8 @@ class NAOOracle(PruneOracle):
         model_options=None,
         clock=time.monotonic,
     ):
-        checks.require_int("generations", generations, 1,
-                           "how many generations share max_trials")
+        checks.require_int("generation_size", generation_size, 2,
+                           "the most candidates one generation holds")
         checks.require_number("random_share", random_share,
                               "the share of each later generation sampled at random",
                               minimum=0, maximum=1)
@@ -171,11 +177,6 @@ class NAOOracle(PruneOracle):
                               minimum=0, exclusive=True)
         checks.require_int("model_epochs", model_epochs, 1,
                            "epochs the NAO model trains per generation")
-        if checks.is_integer(max_trials) and max_trials < generations:
-            raise ValueError(
-                f"`max_trials` ({max_trials}) must be at least `generations` "
-                f"({generations}): every generation needs a candidate."
-            )
         from keras_prune_nas.nao.model import validate_model_parameters
 
         self.model_options = dict(model_options or {})
@@ -201,13 +202,14 @@ class NAOOracle(PruneOracle):
             lease_timeout=lease_timeout, complexity_penalty=complexity_penalty,
             clock=clock,
         )
-        self.generations = generations
+        self.generation_size = generation_size
         self.random_share = random_share
         self.top_k = top_k
         self.proposals = proposals
         self.max_step_size = max_step_size
         self.model_epochs = model_epochs
-        self.sizes = generation_sizes(max_trials, generations)
+        self.sizes = generation_sizes(max_trials, generation_size)
+        self.generations = len(self.sizes)
         self.generation = 0
         # Values proposed for the current generation, not yet sampled.
         self.queued = []
@@ -220,7 +222,7 @@ class NAOOracle(PruneOracle):
 
     def plan_parameters(self):
         return super().plan_parameters() + (
-            "generations", "random_share", "top_k", "proposals", "max_step_size",
+            "generation_size", "random_share", "top_k", "proposals", "max_step_size",
         )
 
     def _start_generation_plan(self):
@@ -344,7 +346,7 @@ class NAOSearch(RoundSearch):
         max_consecutive_failed_trials, cull_fraction, min_survivors,
         epochs_per_round, patience, rank_by, lease_timeout,
         complexity_penalty: As for `PruneSearch`.
-        generations, random_share, top_k, proposals, max_step_size,
+        generation_size, random_share, top_k, proposals, max_step_size,
         model_epochs, model_options: As for `NAOOracle`.
         **kwargs: As for `RoundSearch` (`batch_size_schedule`,
             `max_live_models`, `directory`, `project_name`, ...).
@@ -378,7 +380,7 @@ class NAOSearch(RoundSearch):
         rank_by="best",
         lease_timeout=60,
         complexity_penalty=0.0,
-        generations=3,
+        generation_size=25,
         random_share=0.2,
         top_k=100,
         proposals="wide",
@@ -396,7 +398,7 @@ class NAOSearch(RoundSearch):
             cull_fraction=cull_fraction, min_survivors=min_survivors,
             epochs_per_round=epochs_per_round, patience=patience, rank_by=rank_by,
             lease_timeout=lease_timeout, complexity_penalty=complexity_penalty,
-            generations=generations, random_share=random_share, top_k=top_k,
+            generation_size=generation_size, random_share=random_share, top_k=top_k,
             proposals=proposals, max_step_size=max_step_size,
             model_epochs=model_epochs, model_options=model_options,
         )
