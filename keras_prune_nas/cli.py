@@ -2,6 +2,7 @@
 
     keras-prune-nas search                      # digits, 50 candidates, 20 epochs
     keras-prune-nas search --dataset wine --trials 30 --epochs 15
+    keras-prune-nas search --strategy nao --trials 75   # NAO: 3 generations of 25
     keras-prune-nas compare --dataset digits   # against RandomSearch, Hyperband, ...
     keras-prune-nas compare --dataset all      # every comparison dataset, 3 seeds
 """
@@ -24,6 +25,8 @@ DEFAULTS = {
     "directory": "runs",
     "seed": 0,
     "architecture": "auto",
+    "strategy": "prune",
+    "generation_size": 25,
     "backend": "tensorflow",
 }
 
@@ -40,15 +43,22 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     search = commands.add_parser(
         "search",
-        help="run a PruneSearch on a dataset",
+        help="run a PruneSearch (or an NAOSearch) on a dataset",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     search.add_argument(
         "--dataset", default=DEFAULTS["dataset"],
         help="digits, wine, breast_cancer, iris, or a .npz file with arrays x and y",
     )
+    search.add_argument(
+        "--strategy", default=DEFAULTS["strategy"], choices=("prune", "nao"),
+        help="prune: one random population, culled; nao: generations proposed by "
+        "Neural Architecture Optimization, each culled (TensorFlow backend)",
+    )
     search.add_argument("--trials", type=int, default=DEFAULTS["trials"],
-                        help="candidate architectures sampled (max_trials)")
+                        help="candidate architectures, over all generations (max_trials)")
+    search.add_argument("--generation-size", type=int, default=DEFAULTS["generation_size"],
+                        help="with --strategy nao: the most candidates per generation")
     search.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
                         help="most epochs any candidate trains")
     search.add_argument("--cull-fraction", type=float, default=DEFAULTS["cull_fraction"],
@@ -196,8 +206,7 @@ def run_search(args):
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}.")
     keras.utils.set_random_seed(args.seed)
     project_name = args.project_name or splits.name
-    tuner = kpn.PruneSearch(
-        hypermodel,
+    options = dict(
         objective="val_accuracy",
         max_trials=args.trials,
         cull_fraction=args.cull_fraction,
@@ -210,17 +219,26 @@ def run_search(args):
         overwrite=args.overwrite,
         progress=True,
     )
+    if args.strategy == "nao":
+        from keras_prune_nas.nao import NAOSearch
+
+        tuner = NAOSearch(hypermodel, generation_size=args.generation_size, **options)
+        populations = "; generations of " + ", ".join(map(str, tuner.oracle.sizes))
+    else:
+        tuner = kpn.PruneSearch(hypermodel, **options)
+        schedule = culling.cull_schedule(args.trials, args.cull_fraction, args.min_survivors)
+        populations = f"; population by round: {schedule}"
     tuner.oracle.set_epochs(args.epochs)
     plan = culling.planned_epochs(
         args.trials, args.epochs, args.cull_fraction, args.min_survivors,
         args.epochs_per_round,
     )
     print(
-        f"PruneSearch on {splits.name}: {len(splits.x_train)} train / "
+        f"{type(tuner).__name__} on {splits.name} ({keras.backend.backend()} backend): "
+        f"{len(splits.x_train)} train / "
         f"{len(splits.x_val)} validation / {len(splits.x_test)} test samples, "
         f"{splits.num_classes} classes; {args.trials} candidates, up to "
-        f"{args.epochs} epochs; population by round: "
-        f"{culling.cull_schedule(args.trials, args.cull_fraction, args.min_survivors)}"
+        f"{args.epochs} epochs{populations}"
     )
     started = time.perf_counter()
     tuner.search(

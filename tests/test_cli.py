@@ -44,6 +44,22 @@ def test_search_on_digits_end_to_end(tmp_path):
     assert f"Epochs trained: {summary['epochs_trained']} (RandomSearch would train 60" in out
 
 
+def test_search_with_the_nao_strategy(tmp_path):
+    result = run_cli(
+        "search", "--strategy", "nao", "--trials", "8", "--generation-size", "4",
+        "--epochs", "3", "--min-survivors", "3", "--directory", str(tmp_path),
+        "--seed", "2", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("NAOSearch on digits (tensorflow backend):")
+    assert "generations of 4, 4" in out
+    assert "NAO generation 2 of 2: 3 proposed, 1 random" in out
+    summary = json.loads((tmp_path / "digits" / "summary.json").read_text())
+    assert summary["candidates"] == 8
+    assert summary["test_accuracy"] > 0.3
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -54,6 +70,7 @@ def test_search_on_digits_end_to_end(tmp_path):
         (["--epochs", "0"], "epochs"),
         (["--batch-size", "0"], "batch-size"),
         (["--architecture", "conv2d", "--dataset", "wine"], "square"),
+        (["--strategy", "nao", "--generation-size", "1"], "generation_size"),
     ],
 )
 def test_bad_input_fails_before_training(tmp_path, args, message):

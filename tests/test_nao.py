@@ -133,6 +133,21 @@ def test_the_codec_reads_nas_hypermodel_conditional_widths():
         hypermodel.build(model_hp)  # every decoded architecture builds
 
 
+def test_widths_registered_only_up_to_the_depth_encode_as_their_default():
+    # keras_tuner's common pattern: `for i in range(hp.Int("layers", 1, 3)):
+    # hp.Int(f"units_{i}", ...)` outside a conditional scope. A trial of a
+    # shallow model made before a deeper one registered units_2 lacks it.
+    hp = kt.HyperParameters()
+    hp.Int("layers", 1, 3)
+    for i in range(3):
+        hp.Int(f"units_{i}", 8, 64, step=8, default=16)
+    codec = SearchSpaceCodec(hp)
+    tokens = codec.encode({"layers": 2, "units_0": 32, "units_1": 8})
+    assert PAD not in tokens
+    assert codec.decode(tokens) == {"layers": 2, "units_0": 32, "units_1": 8, "units_2": 16}
+    assert all(codec.decode(neighbour) for neighbour in codec.neighbours(tokens))
+
+
 def test_bad_codec_input_is_refused():
     with pytest.raises(ValueError, match="`bins` must be an integer >= 2"):
         SearchSpaceCodec(every_type_space(), bins=1)

@@ -115,14 +115,20 @@ class SearchSpaceCodec:
             values: A dict name -> value (`HyperParameters.values`).
 
         Returns:
-            A list of `length` token ids; inactive hyperparameters are PAD.
+            A list of `length` token ids; inactive hyperparameters are PAD,
+            active ones missing from `values` their default's token.
         """
         tokens = []
         for position, hp in enumerate(self.space):
-            if not self._is_active(hp, values) or hp.name not in values:
+            if not self._is_active(hp, values):
                 tokens.append(PAD)
             else:
-                tokens.append(self._token_of(position, values[hp.name]))
+                # An active hyperparameter missing from the values (one a
+                # hypermodel registers only when its depth reaches it,
+                # outside a conditional scope, or one registered after the
+                # trial was made) builds with its default: so it encodes.
+                value = values[hp.name] if hp.name in values else hp.default
+                tokens.append(self._token_of(position, value))
         return tokens
 
     def allowed_tokens(self, position, values):

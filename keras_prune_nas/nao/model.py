@@ -16,7 +16,8 @@ As in the reference code (renqianluo/NAO_pytorch, NAO_V1):
   predicted performance by a step size, re-normalises, pools and decodes.
 
 The gradients are taken with `tf.GradientTape`: the model runs on the
-TensorFlow backend (the JAX and PyTorch backends raise a clear error).
+TensorFlow backend (on JAX or PyTorch, `NAOOracle` raises a ValueError
+before anything trains).
 """
 
 import numpy as np
@@ -26,12 +27,15 @@ from keras_tuner.src.backend import keras
 from keras_prune_nas import checks
 
 
-def _require_tensorflow():
+def require_tensorflow_backend():
+    """Returns the `tensorflow` module, or raises a ValueError that says how
+    to switch Keras to it."""
     if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
-            "The NAO model needs the TensorFlow backend (it takes gradients "
+        raise ValueError(
+            "NAO needs the TensorFlow backend (its model takes gradients "
             f"with tf.GradientTape); Keras runs on {keras.backend.backend()!r}. "
-            "Set KERAS_BACKEND=tensorflow."
+            "Set KERAS_BACKEND=tensorflow (or --backend tensorflow) before "
+            "Keras is imported."
         )
     import tensorflow as tf
 
@@ -90,7 +94,7 @@ class NAOModel:
             embedding_size, hidden_size, predictor_hidden, predictor_layers,
             trade_off, learning_rate, weight_decay, clip_norm,
         )
-        self.tf = _require_tensorflow()
+        self.tf = require_tensorflow_backend()
         self.codec = codec
         self.trade_off = float(trade_off)
         self.start_token = codec.vocabulary_size  # the decoder's first input

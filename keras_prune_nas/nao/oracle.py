@@ -177,7 +177,10 @@ class NAOOracle(PruneOracle):
                               minimum=0, exclusive=True)
         checks.require_int("model_epochs", model_epochs, 1,
                            "epochs the NAO model trains per generation")
+        from keras_prune_nas.nao.model import require_tensorflow_backend
         from keras_prune_nas.nao.model import validate_model_parameters
+
+        require_tensorflow_backend()
 
         self.model_options = dict(model_options or {})
         defaults = dict(

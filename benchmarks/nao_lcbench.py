@@ -1,0 +1,226 @@
+"""NAO with the cull against random candidates with the cull, on the LCBench
+surrogate: 34 OpenML tasks, any MLP configuration, nothing trains.
+
+The surrogate (`../shared/data/lcbench_surrogate/`, YAHPO Gym's ONNX model of
+LCBench) gives the validation-accuracy curve of any configuration of
+LCBench's seven hyperparameters. Its epoch 1 is the untrained model, so a
+candidate's Keras epoch k (after k epochs of training) is surrogate epoch
+k + 1: a curve holds 51 trained epochs.
+
+Both methods are `NAOOracle` with its defaults, driven as a worker drives
+it (ask for a unit, report its epochs from the surrogate, end it): the same
+generations of 25, each culled after every epoch to 10 finalists trained
+with early stopping. `nao` proposes every later generation with NAO;
+`random` samples it at random (`random_share=1`). Each run is charged the
+epochs it trained; both are compared at the same budget: for a seed, the
+smaller of the two runs' epoch totals, and a method's result is the best
+validation accuracy reported within that many epochs.
+
+Regret is in accuracy points below the task's reference: the best final
+validation accuracy among --reference random configurations trained for all
+51 epochs. Per task it prints the mean regret of each method over --seeds
+seeds, then the mean over tasks, the tasks won, tied (mean regrets within
+--tie points) and lost by NAO, and the epochs each method trained.
+
+    pip install -e ".[lcbench]"      # onnxruntime
+    python benchmarks/nao_lcbench.py --seeds 10          # max_trials 75: three generations
+    python benchmarks/nao_lcbench.py --tasks 3945,7593 --seeds 2 --max-trials 50
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import keras_tuner as kt  # noqa: E402
+
+from keras_prune_nas.nao.oracle import NAOOracle  # noqa: E402
+
+DEFAULT_DATA = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
+    "lcbench_surrogate",
+)
+# The surrogate's continuous inputs after the epoch, in its order.
+CONFIG_NAMES = ("batch_size", "learning_rate", "momentum", "weight_decay",
+                "num_layers", "max_units", "max_dropout")
+TRAINED_EPOCHS = 51
+METHODS = ("nao", "random")
+
+
+def search_space():
+    """LCBench's seven hyperparameters, as `config_space.json` gives them."""
+    hp = kt.HyperParameters()
+    hp.Int("batch_size", 16, 512, sampling="log")
+    hp.Float("learning_rate", 1e-4, 0.1, sampling="log")
+    hp.Float("momentum", 0.1, 0.99)
+    hp.Float("weight_decay", 1e-5, 0.1)
+    hp.Int("num_layers", 1, 5)
+    hp.Int("max_units", 64, 1024, sampling="log")
+    hp.Float("max_dropout", 0.0, 1.0)
+    return hp
+
+
+class Surrogate:
+    """Validation-accuracy curves (percent, 51 trained epochs) of one task."""
+
+    def __init__(self, directory, task):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            os.path.join(directory, "model.onnx"), options,
+            providers=["CPUExecutionProvider"],
+        )
+        with open(os.path.join(directory, "encoding.json")) as file:
+            self.task_code = json.load(file)["OpenML_task_id"][task]
+
+    def curves(self, configs):
+        """One row of 51 trained epochs per config (a sequence of 7 values)."""
+        configs = np.asarray(configs, dtype=np.float32)
+        epochs = np.arange(2, TRAINED_EPOCHS + 2, dtype=np.float32)
+        rows = np.concatenate(
+            [np.repeat(epochs[None, :, None], len(configs), axis=0),
+             np.repeat(configs[:, None, :], len(epochs), axis=1)],
+            axis=2,
+        ).reshape(-1, 1 + len(CONFIG_NAMES))
+        x_cat = np.full((len(rows), 1), self.task_code, dtype=np.int32)
+        output = self.session.run(None, {"x_cat": x_cat, "x_cont": rows})[0]
+        return output[:, 1].reshape(len(configs), len(epochs)).astype(float)
+
+    def curve(self, values):
+        return self.curves([[values[name] for name in CONFIG_NAMES]])[0]
+
+
+def reference_accuracy(surrogate, count, seed=12345):
+    """The best final accuracy among `count` random configurations."""
+    hp = search_space()
+    rng = np.random.default_rng(seed)
+    configs = []
+    for _ in range(count):
+        values = {}
+        for parameter in hp.space:
+            values[parameter.name] = parameter.prob_to_value(rng.uniform())
+        configs.append([values[name] for name in CONFIG_NAMES])
+    return float(surrogate.curves(configs)[:, -1].max())
+
+
+def drive(oracle, surrogate):
+    """Plays the worker; returns the accuracy of every epoch trained, in order."""
+    from keras_tuner.engine.trial import TrialStatus
+
+    curves = {}
+    trained = []
+    while True:
+        trial = oracle.create_trial("worker")
+        if trial.status == TrialStatus.STOPPED:
+            return trained
+        if trial.trial_id not in curves:
+            curves[trial.trial_id] = surrogate.curve(trial.hyperparameters.values)
+        curve = curves[trial.trial_id]
+        epoch = len(oracle.curve(trial.trial_id))
+        while epoch < TRAINED_EPOCHS:
+            value = float(curve[epoch])
+            trained.append(value)
+            answer = oracle.update_trial(trial.trial_id, {"val_accuracy": value}, step=epoch)
+            epoch += 1
+            if answer.status != TrialStatus.RUNNING:
+                break
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+
+
+def run(method, surrogate, max_trials, seed, directory):
+    oracle = NAOOracle(
+        objective=kt.Objective("val_accuracy", "max"), max_trials=max_trials,
+        seed=seed, hyperparameters=search_space(),
+        random_share=1.0 if method == "random" else 0.2,
+    )
+    oracle._set_project_dir(directory, method)
+    oracle._display.verbose = 0
+    oracle.set_epochs(TRAINED_EPOCHS)
+    return drive(oracle, surrogate)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--tasks", default="all",
+                        help="comma-separated OpenML task ids, or 'all' (the 34)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--max-trials", type=int, default=75)
+    parser.add_argument("--reference", type=int, default=10000)
+    parser.add_argument("--tie", type=float, default=0.05,
+                        help="mean regrets closer than this (points) are a tie")
+    args = parser.parse_args(argv)
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print('onnxruntime is not installed: pip install -e ".[lcbench]"')
+        return 1
+    if not os.path.exists(os.path.join(args.data, "model.onnx")):
+        print(f"No LCBench surrogate at {os.path.abspath(args.data)}: nothing to run.")
+        return 1
+    with open(os.path.join(args.data, "config_space.json")) as file:
+        all_tasks = next(
+            p["choices"] for p in json.load(file)["hyperparameters"]
+            if p["name"] == "OpenML_task_id"
+        )
+    tasks = all_tasks if args.tasks == "all" else args.tasks.split(",")
+    unknown = sorted(set(tasks) - set(all_tasks))
+    if unknown:
+        parser.error(f"unknown tasks {unknown}; the surrogate knows {all_tasks}")
+
+    print(f"# {len(tasks)} tasks, {args.seeds} seeds, max_trials={args.max_trials}, "
+          f"{TRAINED_EPOCHS} trained epochs per curve", flush=True)
+    means = {method: [] for method in METHODS}
+    epochs = {method: [] for method in METHODS}
+    budgets = []
+    started = time.perf_counter()
+    for task in tasks:
+        surrogate = Surrogate(args.data, task)
+        reference = reference_accuracy(surrogate, args.reference)
+        regrets = {method: [] for method in METHODS}
+        for seed in range(args.seeds):
+            trained = {}
+            for method in METHODS:
+                # The oracle saves its state after every report: in memory
+                # where the machine has a RAM disk.
+                scratch = "/dev/shm" if os.path.isdir("/dev/shm") else None
+                with tempfile.TemporaryDirectory(dir=scratch) as directory:
+                    trained[method] = run(method, surrogate, args.max_trials, seed, directory)
+                epochs[method].append(len(trained[method]))
+            budget = min(len(found) for found in trained.values())
+            budgets.append(budget)
+            for method in METHODS:
+                regrets[method].append(reference - max(trained[method][:budget]))
+        line = " ".join(
+            f"{method}_regret={np.mean(regrets[method]):.3f}" for method in METHODS
+        )
+        for method in METHODS:
+            means[method].append(float(np.mean(regrets[method])))
+        print(f"task={task} reference={reference:.2f} {line}", flush=True)
+
+    nao, random = np.array(means["nao"]), np.array(means["random"])
+    won = int(np.sum(nao < random - args.tie))
+    lost = int(np.sum(nao > random + args.tie))
+    print(
+        f"mean_regret nao={nao.mean():.3f} random={random.mean():.3f} "
+        f"tasks={len(tasks)} won={won} tied={len(tasks) - won - lost} lost={lost}"
+    )
+    print(
+        f"epochs per run: nao={np.mean(epochs['nao']):.0f} "
+        f"random={np.mean(epochs['random']):.0f}, compared at {np.mean(budgets):.0f}; "
+        f"{(time.perf_counter() - started) / 60:.1f} min"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
