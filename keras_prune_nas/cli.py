@@ -95,8 +95,8 @@ def _add_compare_parser(commands):
     defaults = compare.Settings()
     parser = commands.add_parser(
         "compare",
-        help="PruneSearch against RandomSearch, Hyperband, BayesianOptimization, "
-        "the secretary rule and scikit-learn classifiers",
+        help="PruneSearch against NAOSearch, RandomSearch, Hyperband, "
+        "BayesianOptimization, the secretary rule and scikit-learn classifiers",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
@@ -121,6 +121,9 @@ def _add_compare_parser(commands):
                         help="PruneSearch's min_survivors")
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="early-stopping patience of the finalists")
+    parser.add_argument("--generation-size", type=int, default=None,
+                        help="nao's most candidates per generation (default: half "
+                        "the trials, two generations)")
     parser.add_argument("--output", default="compare",
                         help="reports go to OUTPUT/<dataset>/")
     parser.add_argument("--backend", default=DEFAULTS["backend"],
@@ -140,7 +143,7 @@ def run_compare(args):
     settings = compare.Settings(
         trials=args.trials, epochs=args.epochs, batch_size=args.batch_size,
         cull_fraction=args.cull_fraction, min_survivors=args.min_survivors,
-        patience=args.patience,
+        patience=args.patience, generation_size=args.generation_size,
     )
     names = (
         list(compare.DATASETS) if args.dataset == "all"

@@ -29,6 +29,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from typing import Optional
 
 from keras_prune_nas import checks
 from keras_prune_nas import files
@@ -46,7 +47,7 @@ DATASETS = {
     "mnist1d-conv": ("mnist1d", "conv1d", (40, 1)),
 }
 NEURAL_METHODS = (
-    "prune", "prune_batch_schedule", "random", "hyperband", "bayesian", "secretary",
+    "prune", "prune_batch_schedule", "random", "hyperband", "bayesian", "secretary", "nao",
 )
 CLASSIC_METHODS = (
     "logistic_regression", "random_forest", "hist_gradient_boosting", "svm", "knn",
@@ -71,6 +72,12 @@ class Settings:
     probe_epochs: int = 1
     batch_size_schedule: tuple = (256, 32)
     hyperband_factor: int = 3
+    # NAOSearch's generation size; None: half the trials (two generations,
+    # the second proposed by NAO).
+    generation_size: Optional[int] = None
+
+    def nao_generation_size(self):
+        return self.generation_size or max(2, -(-self.trials // 2))
 
 
 @dataclasses.dataclass
@@ -138,6 +145,9 @@ def validate(dataset, methods, seeds, settings):
     schedules.validate_batch_size_schedule(list(schedule))
     for name in ("trials", "epochs", "batch_size", "patience", "probe_epochs"):
         checks.require_int(name, getattr(settings, name), 1, "see `compare`")
+    if settings.generation_size is not None:
+        checks.require_int("generation_size", settings.generation_size, 2,
+                           "NAOSearch's most candidates per generation")
 
 
 def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare",
@@ -329,6 +339,13 @@ def _run_neural(method, splits, seed, settings, dataset):
             hypermodel, max_trials=settings.trials, probe_epochs=settings.probe_epochs,
             patience=settings.patience, progress=False, **common,
         )
+    elif method == "nao":
+        from keras_prune_nas.nao import NAOSearch
+
+        tuner = NAOSearch(
+            hypermodel, **prune_options, **common,
+            generation_size=settings.nao_generation_size(),
+        )
     elif method == "random":
         tuner = kt.RandomSearch(hypermodel, max_trials=settings.trials, **common)
     elif method == "bayesian":
@@ -451,7 +468,8 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
         f"prune_batch_schedule goes from batch {settings.batch_size_schedule[0]} "
         f"down to {settings.batch_size_schedule[1]} over the rounds (learning rate "
         f"scaled by the square root); secretary probes {settings.probe_epochs} "
-        "epoch(s); Hyperband's budget is set close to PruneSearch's epochs. "
+        f"epoch(s); nao runs generations of {settings.nao_generation_size()}, each "
+        "culled like PruneSearch; Hyperband's budget is set close to PruneSearch's epochs. "
         "Test accuracy is mean ± standard deviation over the seeds; epochs are "
         "all epochs trained by the search; wall seconds include building the "
         "models (each neural search in a fresh process).",

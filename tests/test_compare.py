@@ -43,6 +43,8 @@ def test_aggregate_means_and_standard_deviations():
         (dict(settings=compare.Settings(cull_fraction=2.0)), "`cull_fraction` must be a number strictly"),
         (dict(settings=compare.Settings(batch_size_schedule=(256, 0))),
          "`batch_size_schedule` must be a non-empty list of integers >= 1"),
+        (dict(settings=compare.Settings(generation_size=1)),
+         "`generation_size` must be an integer >= 2"),
         (dict(settings=compare.Settings(batch_size_schedule=256)),
          r"`Settings.batch_size_schedule` must be \(first, last\)"),
     ],
@@ -55,7 +57,7 @@ def test_bad_comparison_input_is_rejected_before_training(tmp_path, kwargs, mess
 @pytest.mark.slow
 def test_compare_command_writes_results_report_and_plots(tmp_path, capsys):
     output = tmp_path / "reports" / "wine"
-    methods = ["prune", "random", "hyperband", "secretary", "logistic_regression", "knn"]
+    methods = ["prune", "random", "hyperband", "secretary", "nao", "logistic_regression", "knn"]
     status = cli.main([
         "compare", "--dataset", "wine", "--seeds", "0,1", "--trials", "6",
         "--epochs", "3", "--min-survivors", "3", "--patience", "5",
@@ -77,6 +79,9 @@ def test_compare_command_writes_results_report_and_plots(tmp_path, capsys):
         assert int(row["epochs"]) == planned  # no early stop within 3 epochs
         assert int(row["candidates"]) == 6 and int(row["parameters"]) > 0
     assert {int(r["epochs"]) for r in by_method["random"]} == {6 * 3}
+    # Two generations of 3, not culled (3 is min_survivors), 3 epochs each.
+    assert {(int(r["epochs"]), int(r["candidates"])) for r in by_method["nao"]} == {(18, 6)}
+    assert all(r["error"] == "" for r in rows)
     assert {int(r["epochs"]) for r in by_method["hyperband"]} == {
         compare.hyperband_planned_epochs(3)
     }
