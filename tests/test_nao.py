@@ -274,6 +274,12 @@ def test_nao_generations_cull_and_learn_where_to_look(tmp_path):
     ]
     assert mean_conv3[1] > mean_conv3[0] + 0.5
     assert oracle.generation_history[0]["proposed"] == 16
+    table = oracle.candidate_table()
+    assert [row["trial_id"] for row in table] == oracle.start_order
+    assert [(row["generation"], row["origin"]) for row in table] == (
+        [(0, "random")] * 20 + [(1, "nao")] * 16 + [(1, "random")] * 4
+    )
+    assert all(row["epochs"] >= 1 and row["score"] is not None for row in table)
     values = [tuple(sorted(oracle.trials[t].hyperparameters.values.items())) for t in oracle.trials]
     assert len(set(values)) == 40  # no architecture evaluated twice
     assert oracle.get_best_trials(1)[0].status == "COMPLETED"

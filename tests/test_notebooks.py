@@ -13,6 +13,7 @@ QUICK = {
     "quickstart.ipynb": "TRIALS = 8\nEPOCHS = 3\nMIN_SURVIVORS = 4",
     "prune_vs_hyperband.ipynb": "SEEDS = (0,)\nTRIALS = 6\nEPOCHS = 3",
     "early_epochs_and_stopping_rules.ipynb": "TRIALS = 8\nEPOCHS = 4\nMIN_SURVIVORS = 3",
+    "nao_search.ipynb": "TRIALS = 8\nGENERATION_SIZE = 4\nEPOCHS = 3\nMIN_SURVIVORS = 3",
 }
 
 

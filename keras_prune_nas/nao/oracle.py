@@ -216,8 +216,10 @@ class NAOOracle(PruneOracle):
         self.generation = 0
         # Values proposed for the current generation, not yet sampled.
         self.queued = []
-        # trial_id -> generation
+        # trial_id -> generation, and "nao" (proposed) or "random"
         self.generation_of = {}
+        self.origin_of = {}
+        self._origin = "random"
         # One entry per generation: proposed, random, NAO seconds.
         self.generation_history = []
         self._start_generation_plan()
@@ -242,12 +244,15 @@ class NAOOracle(PruneOracle):
         while self.queued:
             values = self.queued.pop(0)
             if self._compute_values_hash(values) not in self._tried_so_far:
+                self._origin = "nao"
                 return values
+        self._origin = "random"
         return self._random_values()
 
     def _record_values(self, trial):
         super()._record_values(trial)
         self.generation_of.setdefault(trial.trial_id, self.generation)
+        self.origin_of.setdefault(trial.trial_id, self._origin)
 
     def finalists_finished(self, reason="the finalists are trained"):
         if self.generation + 1 >= self.generations or self.space_exhausted:
@@ -298,6 +303,23 @@ class NAOOracle(PruneOracle):
             keys.append((usable, epochs if usable else 0, sign * score if usable else 0.0))
         return ids, rank_targets(keys) if ids else np.zeros(0)
 
+    def candidate_table(self):
+        """One dict per candidate, in the order they started: `trial_id`,
+        `generation`, `origin` ("nao" or "random"), `status`, `epochs`
+        trained and `score` (None before its first report)."""
+        rows = []
+        for trial_id in self.start_order:
+            trial = self.trials[trial_id]
+            rows.append({
+                "trial_id": trial_id,
+                "generation": self.generation_of.get(trial_id),
+                "origin": self.origin_of.get(trial_id),
+                "status": trial.status,
+                "epochs": epochs_reported(trial, self.objective.name),
+                "score": self.score(trial_id),
+            })
+        return rows
+
     def _propose(self, count):
         wanted = count - int(round(self.random_share * count))
         ids, targets = self.evaluated()
@@ -320,6 +342,7 @@ class NAOOracle(PruneOracle):
             generation=self.generation,
             queued=self.queued,
             generation_of=self.generation_of,
+            origin_of=self.origin_of,
             generation_history=self.generation_history,
         )
         return state
@@ -330,6 +353,7 @@ class NAOOracle(PruneOracle):
         self.generation = own["generation"]
         self.queued = own["queued"]
         self.generation_of = own["generation_of"]
+        self.origin_of = own["origin_of"]
         self.generation_history = own["generation_history"]
         if self.phase != PHASE_FINISHED:
             self._start_generation_plan()
