@@ -7,20 +7,22 @@ LCBench's seven hyperparameters. Its epoch 1 is the untrained model, so a
 candidate's Keras epoch k (after k epochs of training) is surrogate epoch
 k + 1: a curve holds 51 trained epochs.
 
-Both methods are `NAOOracle` with its defaults, driven as a worker drives
+Every method is `NAOOracle` with its defaults, driven as a worker drives
 it (ask for a unit, report its epochs from the surrogate, end it): the same
 generations of 25, each culled after every epoch to 10 finalists trained
 with early stopping. `nao` proposes every later generation with NAO;
-`random` samples it at random (`random_share=1`). Each run is charged the
-epochs it trained; both are compared at the same budget: for a seed, the
-smaller of the two runs' epoch totals, and a method's result is the best
+`random` samples it at random (`random_share=1`); `nao_score_targets` and
+`nao_gradient_only` change one argument (--methods). Each run is charged the
+epochs it trained; all are compared at the same budget: for a seed, the
+smallest of the runs' epoch totals, and a method's result is the best
 validation accuracy reported within that many epochs.
 
 Regret is in accuracy points below the task's reference: the best final
 validation accuracy among --reference random configurations trained for all
 51 epochs. Per task it prints the mean regret of each method over --seeds
-seeds, then the mean over tasks, the tasks won, tied (mean regrets within
---tie points) and lost by NAO, and the epochs each method trained.
+seeds, then for each method the mean over tasks and the tasks it won, tied
+(mean regrets within --tie points) and lost against random, and the epochs
+each method trained.
 
     pip install -e ".[lcbench]"      # onnxruntime
     python benchmarks/nao_lcbench.py --seeds 10          # max_trials 75: three generations
@@ -50,7 +52,13 @@ DEFAULT_DATA = os.path.join(
 CONFIG_NAMES = ("batch_size", "learning_rate", "momentum", "weight_decay",
                 "num_layers", "max_units", "max_dropout")
 TRAINED_EPOCHS = 51
-METHODS = ("nao", "random")
+# NAOOracle's defaults but for these arguments; "random" is the baseline.
+VARIANTS = {
+    "nao": {},
+    "random": {"random_share": 1.0},
+    "nao_score_targets": {"targets": "score"},
+    "nao_gradient_only": {"proposals": "gradient"},
+}
 
 
 def search_space():
@@ -139,8 +147,7 @@ def drive(oracle, surrogate):
 def run(method, surrogate, max_trials, seed, directory):
     oracle = NAOOracle(
         objective=kt.Objective("val_accuracy", "max"), max_trials=max_trials,
-        seed=seed, hyperparameters=search_space(),
-        random_share=1.0 if method == "random" else 0.2,
+        seed=seed, hyperparameters=search_space(), **VARIANTS[method],
     )
     oracle._set_project_dir(directory, method)
     oracle._display.verbose = 0
@@ -154,6 +161,9 @@ def main(argv=None):
     parser.add_argument("--tasks", default="all",
                         help="comma-separated OpenML task ids, or 'all' (the 34)")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--methods", default="nao,random",
+                        help="comma-separated, from " + ", ".join(VARIANTS)
+                        + "; each is compared with random")
     parser.add_argument("--max-trials", type=int, default=75)
     parser.add_argument("--reference", type=int, default=10000)
     parser.add_argument("--tie", type=float, default=0.05,
@@ -172,6 +182,9 @@ def main(argv=None):
             p["choices"] for p in json.load(file)["hyperparameters"]
             if p["name"] == "OpenML_task_id"
         )
+    methods = [m for m in args.methods.split(",") if m]
+    if sorted(set(methods) - set(VARIANTS)) or "random" not in methods or len(methods) < 2:
+        parser.error(f"--methods must name random and some of {list(VARIANTS)}")
     tasks = all_tasks if args.tasks == "all" else args.tasks.split(",")
     unknown = sorted(set(tasks) - set(all_tasks))
     if unknown:
@@ -179,17 +192,17 @@ def main(argv=None):
 
     print(f"# {len(tasks)} tasks, {args.seeds} seeds, max_trials={args.max_trials}, "
           f"{TRAINED_EPOCHS} trained epochs per curve", flush=True)
-    means = {method: [] for method in METHODS}
-    epochs = {method: [] for method in METHODS}
+    means = {method: [] for method in methods}
+    epochs = {method: [] for method in methods}
     budgets = []
     started = time.perf_counter()
     for task in tasks:
         surrogate = Surrogate(args.data, task)
         reference = reference_accuracy(surrogate, args.reference)
-        regrets = {method: [] for method in METHODS}
+        regrets = {method: [] for method in methods}
         for seed in range(args.seeds):
             trained = {}
-            for method in METHODS:
+            for method in methods:
                 # The oracle saves its state after every report: in memory
                 # where the machine has a RAM disk.
                 scratch = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -198,25 +211,29 @@ def main(argv=None):
                 epochs[method].append(len(trained[method]))
             budget = min(len(found) for found in trained.values())
             budgets.append(budget)
-            for method in METHODS:
+            for method in methods:
                 regrets[method].append(reference - max(trained[method][:budget]))
         line = " ".join(
-            f"{method}_regret={np.mean(regrets[method]):.3f}" for method in METHODS
+            f"{method}_regret={np.mean(regrets[method]):.3f}" for method in methods
         )
-        for method in METHODS:
+        for method in methods:
             means[method].append(float(np.mean(regrets[method])))
         print(f"task={task} reference={reference:.2f} {line}", flush=True)
 
-    nao, random = np.array(means["nao"]), np.array(means["random"])
-    won = int(np.sum(nao < random - args.tie))
-    lost = int(np.sum(nao > random + args.tie))
+    random = np.array(means["random"])
+    for method in methods:
+        if method == "random":
+            continue
+        ours = np.array(means[method])
+        won = int(np.sum(ours < random - args.tie))
+        lost = int(np.sum(ours > random + args.tie))
+        print(
+            f"mean_regret {method}={ours.mean():.3f} random={random.mean():.3f} "
+            f"tasks={len(tasks)} won={won} tied={len(tasks) - won - lost} lost={lost}"
+        )
+    spent = " ".join(f"{method}={np.mean(epochs[method]):.0f}" for method in methods)
     print(
-        f"mean_regret nao={nao.mean():.3f} random={random.mean():.3f} "
-        f"tasks={len(tasks)} won={won} tied={len(tasks) - won - lost} lost={lost}"
-    )
-    print(
-        f"epochs per run: nao={np.mean(epochs['nao']):.0f} "
-        f"random={np.mean(epochs['random']):.0f}, compared at {np.mean(budgets):.0f}; "
+        f"epochs per run: {spent}, compared at {np.mean(budgets):.0f}; "
         f"{(time.perf_counter() - started) / 60:.1f} min"
     )
     return 0

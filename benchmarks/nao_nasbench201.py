@@ -9,7 +9,10 @@ table), end it. For every method and budget it prints
     method=<name> queries=<N> mean_regret=<x> p90_regret=<y>
 
 (regret in accuracy points against the table's best), for N and the
-smaller budgets in --budgets, over --seeds seeds.
+smaller budgets in --budgets, over --seeds seeds. `nao` is NAOOracle with its
+defaults; `nao_gradient_only` (the paper's decoding alone),
+`nao_score_targets` (min-max scores instead of ranks) and `nao_no_random` (no
+random share) change one argument each.
 
     python benchmarks/nao_nasbench201.py --queries 150 --seeds 10
     python benchmarks/nao_nasbench201.py --table other.npz --methods random,nao
@@ -33,7 +36,15 @@ DEFAULT_TABLE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
     "nasbench201", "nasbench201_cifar10.npz",
 )
-METHODS = ("random", "evolution", "bayesian", "nao", "nao_gradient_only")
+METHODS = ("random", "evolution", "bayesian", "nao", "nao_gradient_only",
+           "nao_score_targets", "nao_no_random")
+# The variants: NAOOracle's defaults but for these arguments.
+NAO_VARIANTS = {
+    "nao": {},
+    "nao_gradient_only": {"proposals": "gradient"},
+    "nao_score_targets": {"targets": "score"},
+    "nao_no_random": {"random_share": 0.0},
+}
 
 
 class Table:
@@ -77,10 +88,10 @@ def drive(oracle, table, queries, directory):
     return found
 
 
-def run_nao(table, queries, seed, directory, proposals):
+def run_nao(table, queries, seed, directory, variant):
     oracle = NAOOracle(
         objective=kt.Objective("val_accuracy", "max"), max_trials=queries, seed=seed,
-        hyperparameters=table.space(), proposals=proposals,
+        hyperparameters=table.space(), **NAO_VARIANTS[variant],
         # A look-up is a final accuracy: nothing to cull, nothing to wait for.
         min_survivors=queries, patience=None,
     )
@@ -132,11 +143,12 @@ def pairwise_accuracy(predicted, actual):
     return float(np.mean(truth[pairs] == guess[pairs]))
 
 
-def predictor_quality(table, train, held_out, seed, epochs=200):
+def predictor_quality(table, train, held_out, seed, targets="rank", epochs=200):
     """NAO's predictor trained on `train` random cells, ranking `held_out` others."""
     from keras_prune_nas.nao.codec import SearchSpaceCodec
     from keras_prune_nas.nao.model import NAOModel
     from keras_prune_nas.nao.oracle import rank_targets
+    from keras_prune_nas.nao.oracle import score_targets
 
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(table.accuracy), train + held_out, replace=False)
@@ -150,7 +162,9 @@ def predictor_quality(table, train, held_out, seed, epochs=200):
 
     model = NAOModel(codec, seed=seed)
     accuracy = table.accuracy[rows]
-    model.fit(tokens(rows[:train]), rank_targets(list(accuracy[:train])), epochs=epochs, seed=seed)
+    learned = (rank_targets(list(accuracy[:train])) if targets == "rank"
+               else score_targets(list(accuracy[:train])))
+    model.fit(tokens(rows[:train]), learned, epochs=epochs, seed=seed)
     return pairwise_accuracy(model.predict(tokens(rows[train:])), accuracy[train:])
 
 
@@ -193,10 +207,7 @@ def main(argv=None):
                 elif method == "bayesian":
                     found = run_bayesian(table, args.queries, seed, directory)
                 else:
-                    found = run_nao(
-                        table, args.queries, seed, directory,
-                        "wide" if method == "nao" else "gradient",
-                    )
+                    found = run_nao(table, args.queries, seed, directory, method)
             best = np.maximum.accumulate(found)
             for budget in budgets:
                 regrets[budget].append(table.best - best[min(budget, len(best)) - 1])
@@ -226,11 +237,14 @@ def main(argv=None):
             f"seconds={time.perf_counter() - started:.1f}"
         )
     if args.predictor_seeds:
-        scores = [predictor_quality(table, 100, 1000, seed) for seed in range(args.predictor_seeds)]
-        print(
-            f"predictor train=100 held_out=1000 pairwise_accuracy={np.mean(scores):.3f} "
-            f"(min {np.min(scores):.3f}, {args.predictor_seeds} seeds)"
-        )
+        for targets in ("rank", "score"):
+            scores = [predictor_quality(table, 100, 1000, seed, targets)
+                      for seed in range(args.predictor_seeds)]
+            print(
+                f"predictor targets={targets} train=100 held_out=1000 "
+                f"pairwise_accuracy={np.mean(scores):.3f} "
+                f"(min {np.min(scores):.3f}, {args.predictor_seeds} seeds)"
+            )
     return 0
 
 

@@ -1,6 +1,9 @@
 """NAO's parts: the codec of any search space, and the encoder-predictor-decoder."""
 
+import importlib.util
 import itertools
+import os
+import re
 
 import keras_tuner as kt
 import numpy as np
@@ -308,6 +311,7 @@ def test_nao_state_round_trips_mid_generation(tmp_path):
         ({"random_share": 1.5}, "`random_share` must be a number from 0 to 1"),
         ({"top_k": 0}, "`top_k` must be an integer >= 1"),
         ({"proposals": "beam"}, "`proposals` must be 'gradient' or 'wide'"),
+        ({"targets": "both"}, "`targets` must be 'rank' or 'score'"),
         ({"max_step_size": 0}, "`max_step_size` must be a finite number > 0"),
         ({"model_options": {"trade_off": 2}}, "`trade_off` must be a number from 0 to 1"),
         ({"model_options": {"layers": 2}}, r"unknown keys \['layers'\]"),
@@ -346,6 +350,7 @@ def test_a_small_real_nao_search_ends_with_a_valid_best_model(tmp_path):
 def test_generation_sizes_and_rank_targets():
     from keras_prune_nas.nao.oracle import generation_sizes
     from keras_prune_nas.nao.oracle import rank_targets
+    from keras_prune_nas.nao.oracle import score_targets
 
     assert generation_sizes(30, 10) == [10, 10, 10]
     assert generation_sizes(31, 10) == [8, 8, 8, 7]
@@ -355,3 +360,95 @@ def test_generation_sizes_and_rank_targets():
     # Culled earlier ranks lower whatever its score; ties share their rank.
     keys = [(True, 1, 0.9), (True, 3, 0.2), (True, 3, 0.5), (False, 0, 0.0), (True, 3, 0.5)]
     assert list(rank_targets(keys)) == [0.25, 0.5, 0.875, 0.0, 0.875]
+    assert list(score_targets([0.5, None, 0.9, 0.7])) == pytest.approx([0, 0, 1, 0.5])
+    assert list(score_targets([0.5, 0.9], maximize=False)) == pytest.approx([1, 0])
+    assert list(score_targets([None, None])) == [0, 0]
+
+
+# ----------------------------------------------------------------------
+# The benchmarks (they need ../shared/data; users without it skip)
+# ----------------------------------------------------------------------
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+NASBENCH201 = os.path.join(SHARED, "nasbench201", "nasbench201_cifar10.npz")
+SURROGATE = os.path.join(SHARED, "lcbench_surrogate")
+
+
+def load_benchmark(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(os.path.dirname(__file__), "..", "benchmarks", f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def result_lines(output):
+    found = {}
+    for match in re.finditer(
+        r"^method=(\S+) queries=(\d+) mean_regret=(\S+) p90_regret=(\S+)$", output, re.M
+    ):
+        found[(match[1], int(match[2]))] = (float(match[3]), float(match[4]))
+    return found
+
+
+@pytest.mark.skipif(not os.path.exists(NASBENCH201),
+                    reason="needs the shared NAS-Bench-201 table (../shared/data/nasbench201)")
+def test_nasbench201_benchmark_prints_every_method_and_budget(capsys):
+    module = load_benchmark("nao_nasbench201")
+    assert module.main([
+        "--table", NASBENCH201, "--queries", "30", "--seeds", "1", "--budgets", "10",
+        "--methods", "random,evolution,nao", "--cost-pool", "40",
+    ]) == 0
+    output = capsys.readouterr().out
+    found = result_lines(output)
+    assert sorted(found) == [(m, q) for m in ("evolution", "nao", "random") for q in (10, 30)]
+    for method in ("evolution", "nao", "random"):
+        # Regret against the table's best never grows with the budget.
+        assert 0 <= found[(method, 30)][0] <= found[(method, 10)][0]
+    assert re.search(r"^nao_cost pool=40 proposed=25 seconds=\S+$", output, re.M)
+
+
+needs_surrogate = pytest.mark.skipif(
+    not os.path.exists(os.path.join(SURROGATE, "model.onnx"))
+    or importlib.util.find_spec("onnxruntime") is None,
+    reason="needs the shared LCBench surrogate (../shared/data/lcbench_surrogate) and onnxruntime",
+)
+
+
+@needs_surrogate
+def test_lcbench_surrogate_curves_skip_the_untrained_epoch():
+    import json
+
+    import onnxruntime
+
+    module = load_benchmark("nao_lcbench")
+    surrogate = module.Surrogate(SURROGATE, "3945")
+    config = [256, 1e-3, 0.9, 1e-4, 3, 512, 0.2]
+    curve = surrogate.curves([config])[0]
+    assert curve.shape == (51,)
+    session = onnxruntime.InferenceSession(os.path.join(SURROGATE, "model.onnx"))
+    with open(os.path.join(SURROGATE, "encoding.json")) as file:
+        task = json.load(file)["OpenML_task_id"]["3945"]
+    direct = session.run(None, {
+        "x_cat": np.full((52, 1), task, dtype=np.int32),
+        "x_cont": np.array([[epoch, *config] for epoch in range(1, 53)], dtype=np.float32),
+    })[0][:, 1]
+    # Keras epoch k (after k epochs of training) is the surrogate's epoch k + 1.
+    np.testing.assert_allclose(curve, direct[1:], rtol=1e-5)
+
+
+@needs_surrogate
+def test_lcbench_benchmark_compares_at_one_budget(capsys):
+    module = load_benchmark("nao_lcbench")
+    assert module.main([
+        "--data", SURROGATE, "--tasks", "3945,7593", "--seeds", "1", "--max-trials", "20",
+        "--reference", "200",
+    ]) == 0
+    output = capsys.readouterr().out
+    assert len(re.findall(r"^task=\d+ reference=\S+ nao_regret=\S+ random_regret=\S+$",
+                          output, re.M)) == 2
+    summary = re.search(r"^mean_regret nao=\S+ random=\S+ tasks=2 won=(\d) tied=(\d) lost=(\d)$",
+                        output, re.M)
+    assert summary and sum(map(int, summary.groups())) == 2

@@ -25,6 +25,7 @@ from keras_prune_nas.oracle import epochs_reported
 from keras_prune_nas.tuner import RoundSearch
 
 PROPOSAL_MODES = ("gradient", "wide")
+TARGET_MODES = ("rank", "score")
 # How many of the best architectures lend their neighbours in "wide" mode.
 NEIGHBOUR_SEEDS = 15
 
@@ -50,6 +51,21 @@ def rank_targets(keys):
     order = {key: index for index, key in enumerate(sorted(set(keys)))}
     ranks = stats.rankdata([order[key] for key in keys], method="average")
     return (ranks - 1) / (len(keys) - 1)
+
+
+def score_targets(scores, maximize=True):
+    """Targets in [0, 1] min-max normalised from scores; None ranks 0."""
+    signed = np.array(
+        [np.nan if score is None else (score if maximize else -score) for score in scores],
+        dtype=float,
+    )
+    finite = np.isfinite(signed)
+    if not finite.any():
+        return np.zeros(len(signed))
+    low, high = signed[finite].min(), signed[finite].max()
+    targets = np.zeros(len(signed))
+    targets[finite] = (signed[finite] - low) / (high - low) if high > low else 1.0
+    return targets
 
 
 def propose_architectures(
@@ -135,6 +151,11 @@ class NAOOracle(PruneOracle):
             generation. Defaults to 200.
         model_options: Optional dict of `NAOModel` arguments
             (`embedding_size`, `hidden_size`, `trade_off`, ...).
+        targets: What the predictor learns: "rank" (every ended candidate
+            ranked, a candidate culled after epoch e below every one that
+            trained longer, ties by score; scaled to [0, 1]) or "score" (the
+            reference code's: best scores min-max normalised, however long
+            each trained). Defaults to "rank" (see the README's ablation).
     """
 
     search_name = "NAOSearch"
@@ -163,6 +184,7 @@ class NAOOracle(PruneOracle):
         max_step_size=50.0,
         model_epochs=200,
         model_options=None,
+        targets="rank",
         clock=time.monotonic,
     ):
         checks.require_int("generation_size", generation_size, 2,
@@ -177,6 +199,8 @@ class NAOOracle(PruneOracle):
                               minimum=0, exclusive=True)
         checks.require_int("model_epochs", model_epochs, 1,
                            "epochs the NAO model trains per generation")
+        checks.require_choice("targets", targets, TARGET_MODES,
+                              "what the predictor learns from the evaluated candidates")
         from keras_prune_nas.nao.model import require_tensorflow_backend
         from keras_prune_nas.nao.model import validate_model_parameters
 
@@ -211,6 +235,7 @@ class NAOOracle(PruneOracle):
         self.proposals = proposals
         self.max_step_size = max_step_size
         self.model_epochs = model_epochs
+        self.targets = targets
         self.sizes = generation_sizes(max_trials, generation_size)
         self.generations = len(self.sizes)
         self.generation = 0
@@ -228,6 +253,7 @@ class NAOOracle(PruneOracle):
     def plan_parameters(self):
         return super().plan_parameters() + (
             "generation_size", "random_share", "top_k", "proposals", "max_step_size",
+            "targets",
         )
 
     def _start_generation_plan(self):
@@ -286,11 +312,12 @@ class NAOOracle(PruneOracle):
     def evaluated(self):
         """(trial ids, targets in [0, 1]) of every candidate that has ended.
 
-        A candidate culled after epoch e ranks below every candidate that
-        trained past e (the cull said so); among those that trained as long,
-        by score. Failed candidates rank last.
+        With rank targets, a candidate culled after epoch e ranks below
+        every candidate that trained past e (the cull said so); among those
+        that trained as long, by score. Failed candidates rank last. With
+        score targets, the best scores min-max normalised.
         """
-        ids, keys = [], []
+        ids, keys, scores = [], [], []
         for trial_id, trial in self.trials.items():
             if trial.status not in (TrialStatus.STOPPED, TrialStatus.COMPLETED,
                                     TrialStatus.FAILED):
@@ -301,7 +328,12 @@ class NAOOracle(PruneOracle):
             epochs = epochs_reported(trial, self.objective.name)
             ids.append(trial_id)
             keys.append((usable, epochs if usable else 0, sign * score if usable else 0.0))
-        return ids, rank_targets(keys) if ids else np.zeros(0)
+            scores.append(score if usable else None)
+        if not ids:
+            return ids, np.zeros(0)
+        if self.targets == "score":
+            return ids, score_targets(scores, self.objective.direction == "max")
+        return ids, rank_targets(keys)
 
     def candidate_table(self):
         """One dict per candidate, in the order they started: `trial_id`,
@@ -374,7 +406,7 @@ class NAOSearch(RoundSearch):
         epochs_per_round, patience, rank_by, lease_timeout,
         complexity_penalty: As for `PruneSearch`.
         generation_size, random_share, top_k, proposals, max_step_size,
-        model_epochs, model_options: As for `NAOOracle`.
+        model_epochs, model_options, targets: As for `NAOOracle`.
         **kwargs: As for `RoundSearch` (`batch_size_schedule`,
             `max_live_models`, `directory`, `project_name`, ...).
 
@@ -414,6 +446,7 @@ class NAOSearch(RoundSearch):
         max_step_size=50.0,
         model_epochs=200,
         model_options=None,
+        targets="rank",
         **kwargs,
     ):
         oracle = NAOOracle(
@@ -427,7 +460,7 @@ class NAOSearch(RoundSearch):
             lease_timeout=lease_timeout, complexity_penalty=complexity_penalty,
             generation_size=generation_size, random_share=random_share, top_k=top_k,
             proposals=proposals, max_step_size=max_step_size,
-            model_epochs=model_epochs, model_options=model_options,
+            model_epochs=model_epochs, model_options=model_options, targets=targets,
         )
         self.seed = seed
         super().__init__(oracle, hypermodel, **kwargs)
