@@ -27,7 +27,8 @@ DEFAULTS = {
     "architecture": "auto",
     "strategy": "prune",
     "generation_size": 25,
-    "backend": "tensorflow",
+    # None: whatever Keras would use (KERAS_BACKEND, then ~/.keras/keras.json).
+    "backend": None,
 }
 
 
@@ -82,7 +83,8 @@ def build_parser():
     search.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     search.add_argument("--backend", default=DEFAULTS["backend"],
                         choices=("tensorflow", "jax", "torch"),
-                        help="Keras backend")
+                        help="Keras backend (default: Keras' own choice: KERAS_BACKEND, "
+                        "then ~/.keras/keras.json, then tensorflow)")
     search.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming the project")
     _add_compare_parser(commands)
@@ -127,7 +129,8 @@ def _add_compare_parser(commands):
     parser.add_argument("--output", default="compare",
                         help="reports go to OUTPUT/<dataset>/")
     parser.add_argument("--backend", default=DEFAULTS["backend"],
-                        choices=("tensorflow", "jax", "torch"), help="Keras backend")
+                        choices=("tensorflow", "jax", "torch"),
+                        help="Keras backend (default: Keras' own choice)")
 
 
 def _integers(text, option):
@@ -170,8 +173,10 @@ def run_compare(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    # The backend must be chosen before Keras is first imported.
-    os.environ["KERAS_BACKEND"] = args.backend
+    # The backend must be chosen before Keras is first imported; without
+    # --backend, Keras chooses as it always does.
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         if args.command == "compare":
@@ -185,9 +190,10 @@ def run_search(args):
     try:
         import keras
     except ImportError as error:
+        backend = args.backend or os.environ.get("KERAS_BACKEND", "the configured one")
         raise ValueError(
-            f"the Keras backend {args.backend!r} cannot be imported ({error}); "
-            f"install it (e.g. pip install {args.backend}) or pick another "
+            f"the Keras backend {backend!r} cannot be imported ({error}); "
+            f"install it (e.g. pip install {backend}) or pick another "
             "with --backend"
         ) from None
 

@@ -1,5 +1,7 @@
 import csv
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -8,10 +10,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def run_cli(*args, cwd):
+def run_cli(*args, cwd, env=None):
     return subprocess.run(
         [sys.executable, "-m", "keras_prune_nas.cli", *args],
         cwd=cwd, capture_output=True, text=True, timeout=900,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -58,6 +61,20 @@ def test_search_with_the_nao_strategy(tmp_path):
     summary = json.loads((tmp_path / "digits" / "summary.json").read_text())
     assert summary["candidates"] == 8
     assert summary["test_accuracy"] > 0.3
+
+
+def test_without_backend_the_search_follows_keras_backend(tmp_path):
+    # `--backend` used to default to tensorflow and overwrite KERAS_BACKEND.
+    result = run_cli(
+        "search", "--trials", "3", "--epochs", "1", "--min-survivors", "3",
+        "--directory", str(tmp_path), cwd=tmp_path, env={"KERAS_BACKEND": "jax"},
+    )
+    if importlib.util.find_spec("jax") is None:
+        assert result.returncode == 2
+        assert "the Keras backend 'jax' cannot be imported" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("PruneSearch on digits (jax backend):")
 
 
 @pytest.mark.parametrize(
