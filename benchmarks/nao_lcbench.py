@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
+from keras_prune_nas import simulation  # noqa: E402
 from keras_prune_nas.nao.oracle import NAOOracle  # noqa: E402
 
 DEFAULT_DATA = os.path.join(
@@ -121,27 +122,17 @@ def reference_accuracy(surrogate, count, seed=12345):
 
 def drive(oracle, surrogate):
     """Plays the worker; returns the accuracy of every epoch trained, in order."""
-    from keras_tuner.engine.trial import TrialStatus
-
     curves = {}
     trained = []
-    while True:
-        trial = oracle.create_trial("worker")
-        if trial.status == TrialStatus.STOPPED:
-            return trained
+
+    def metrics(trial, epoch):
         if trial.trial_id not in curves:
             curves[trial.trial_id] = surrogate.curve(trial.hyperparameters.values)
-        curve = curves[trial.trial_id]
-        epoch = len(oracle.curve(trial.trial_id))
-        while epoch < TRAINED_EPOCHS:
-            value = float(curve[epoch])
-            trained.append(value)
-            answer = oracle.update_trial(trial.trial_id, {"val_accuracy": value}, step=epoch)
-            epoch += 1
-            if answer.status != TrialStatus.RUNNING:
-                break
-        trial.status = TrialStatus.COMPLETED
-        oracle.end_trial(trial)
+        trained.append(float(curves[trial.trial_id][epoch]))
+        return {"val_accuracy": trained[-1]}
+
+    simulation.play(oracle, metrics)
+    return trained
 
 
 def run(method, surrogate, max_trials, seed, directory):

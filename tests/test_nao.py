@@ -240,24 +240,13 @@ def make_nao_oracle(tmp_path, **kwargs):
 
 def play(oracle, stop_after=None):
     """Trains every unit on a curve that rises with the conv3 count."""
-    from keras_tuner.engine.trial import TrialStatus
+    from keras_prune_nas import simulation
 
-    units = 0
-    while stop_after is None or units < stop_after:
-        trial = oracle.create_trial("worker")
-        if trial.status == TrialStatus.STOPPED:
-            return units
-        epoch = len(oracle.curve(trial.trial_id))
-        while True:
-            value = conv3_count(trial.hyperparameters.values) / 6 * (1 - 0.5 ** (epoch + 1))
-            answer = oracle.update_trial(trial.trial_id, {"val_accuracy": value}, step=epoch)
-            epoch += 1
-            if answer.status != TrialStatus.RUNNING:
-                break
-        trial.status = TrialStatus.COMPLETED
-        oracle.end_trial(trial)
-        units += 1
-    return units
+    def metrics(trial, epoch):
+        quality = conv3_count(trial.hyperparameters.values) / 6
+        return {"val_accuracy": quality * (1 - 0.5 ** (epoch + 1))}
+
+    return simulation.play(oracle, metrics, max_units=stop_after)
 
 
 def test_nao_generations_cull_and_learn_where_to_look(tmp_path):

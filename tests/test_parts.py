@@ -5,6 +5,7 @@ import gc
 import weakref
 
 import keras
+import keras_tuner as kt
 import numpy as np
 import pytest
 
@@ -219,3 +220,34 @@ def test_store_loads_into_an_unbuilt_model_from_the_build_config(tmp_path):
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(expected), keras.ops.convert_to_numpy(loaded)
         )
+
+
+def test_simulation_plays_a_prune_search_to_its_end(tmp_path):
+    from keras_prune_nas import simulation
+    from keras_prune_nas.oracle import PruneOracle
+
+    hp = kt.HyperParameters()
+    hp.Int("quality", 0, 100)
+    oracle = PruneOracle(objective=kt.Objective("val_accuracy", "max"), max_trials=12,
+                         hyperparameters=hp, cull_fraction=0.3, min_survivors=4,
+                         patience=None, seed=1)
+    oracle._set_project_dir(str(tmp_path), "simulated")
+    oracle._display.verbose = 0
+    oracle.set_epochs(6)
+    reported = []
+
+    def metrics(trial, epoch):
+        reported.append((trial.trial_id, epoch))
+        return {"val_accuracy": trial.hyperparameters.get("quality") * (epoch + 1)}
+
+    units = simulation.play(oracle, metrics)
+    assert simulation.play_unit(oracle, metrics) is None  # the search has ended
+    # 12 -> 9 -> 7 -> 5 -> 4 culled one epoch at a time, then 4 finalists to epoch 6.
+    assert len(reported) == 12 + 9 + 7 + 5 + 4 * 2
+    assert units == 12 + 9 + 7 + 5 + 4
+    assert all(epoch == len([r for r in reported[:i] if r[0] == trial_id])
+               for i, (trial_id, epoch) in enumerate(reported))
+    best = oracle.get_best_trials(1)[0]
+    assert best.hyperparameters.get("quality") == max(
+        t.hyperparameters.get("quality") for t in oracle.trials.values()
+    )
