@@ -17,6 +17,7 @@ import keras
 from sklearn.datasets import load_digits
 
 import keras_prune_nas as kpn
+from keras_prune_nas.nao import NAOSearch
 
 
 def build_mlp(hp):
@@ -35,7 +36,9 @@ def build_mlp(hp):
     return model
 
 
-class LoggedSearch(kpn.PruneSearch):
+class EpochLogging:
+    """Logs every epoch trained; a worker may be made slow at one epoch."""
+
     def __init__(self, epoch_log, slow_epoch, *args, **kwargs):
         self.epoch_log = epoch_log
         self.slow_epoch = slow_epoch
@@ -56,6 +59,14 @@ class LoggedSearch(kpn.PruneSearch):
             stream.write(f"{tuner_id},{trial.trial_id},{epoch}\n")
 
 
+class LoggedSearch(EpochLogging, kpn.PruneSearch):
+    pass
+
+
+class LoggedNAOSearch(EpochLogging, NAOSearch):
+    pass
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("directory")
@@ -68,6 +79,10 @@ def main():
     parser.add_argument("--lease-timeout", type=float, default=60)
     parser.add_argument("--max-live-models", type=int, default=64)
     parser.add_argument(
+        "--nao-generation-size", type=int, default=None,
+        help="run an NAOSearch with generations of this size (default: a PruneSearch)",
+    )
+    parser.add_argument(
         "--slow-epoch", default=None,
         help="TUNER_ID:EPOCH:SECONDS: that worker sleeps so long at the start "
         "of every epoch numbered EPOCH (0-based)",
@@ -76,10 +91,14 @@ def main():
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")
-    tuner = LoggedSearch(
+    nao = {}
+    if args.nao_generation_size:
+        nao = dict(generation_size=args.nao_generation_size, model_epochs=30)
+    tuner = (LoggedNAOSearch if nao else LoggedSearch)(
         args.epoch_log,
         args.slow_epoch,
         build_mlp,
+        **nao,
         objective="val_accuracy",
         max_trials=args.max_trials,
         seed=3,

@@ -112,3 +112,32 @@ def test_a_worker_in_an_epoch_longer_than_the_lease_keeps_its_candidate(tmp_path
     # Each slow epoch was trained once, by tuner1, which kept its candidate.
     for trial_id in slow:
         assert [t for t, trial, e in lines if trial == trial_id and e == "1"] == ["tuner1"]
+
+
+def test_an_nao_search_runs_its_generations_across_workers(tmp_path):
+    from keras_prune_nas.nao import NAOSearch
+    from search_process import build_mlp
+
+    log = tmp_path / "epochs.log"
+    chief, workers = start_cluster(
+        tmp_path / "run", log, "--nao-generation-size", "6", "--min-survivors", "3",
+    )
+    for worker in workers:
+        finish(worker)
+    finish(chief)
+
+    tuner = NAOSearch(build_mlp, objective="val_accuracy", max_trials=12,
+                      generation_size=6, min_survivors=3, cull_fraction=0.3,
+                      patience=None, seed=3, directory=tmp_path / "run",
+                      project_name="search")
+    oracle = tuner.oracle
+    assert oracle.phase == "finished" and len(oracle.trials) == 12
+    assert sorted(collections.Counter(oracle.generation_of.values()).items()) == [(0, 6), (1, 6)]
+    proposed = oracle.generation_history[0]["proposed"]
+    assert proposed == 5  # 6 less the random share (0.2 of 6, rounded)
+    assert collections.Counter(oracle.origin_of.values()) == {"random": 7, "nao": 5}
+    # Both workers trained; no epoch of any candidate was trained twice.
+    lines = epoch_lines(log)
+    assert {tuner_id for tuner_id, _, _ in lines} == {"tuner0", "tuner1"}
+    assert len({(trial, epoch) for _, trial, epoch in lines}) == len(lines)
+    assert len(lines) == oracle.epochs_trained()
