@@ -27,6 +27,8 @@ class Candidate:
             The first report says from which epoch the worker resumed.
         ending: None while it is in the search; then a dict with the
             `status` and `message` it ended with.
+        worker: The worker that trained it last (and may hold it live), or
+            None before its first unit.
     """
 
     values: dict = dataclasses.field(default_factory=dict)
@@ -36,6 +38,7 @@ class Candidate:
     failures: int = 0
     awaiting_first_report: bool = True
     ending: Optional[dict] = None
+    worker: Optional[str] = None
 
     def to_dict(self):
         # Shallow copies: the values and the ending are flat, and the state

@@ -20,6 +20,7 @@ calls `round_finished` (cull), saves its state and then the trial files, and
 hands out the next round.
 """
 
+import collections
 import copy
 import math
 import time
@@ -48,6 +49,27 @@ PHASE_FINISHED = "finished"
 PARAMETER_COUNT_METRIC = "num_parameters"
 # The key of this library's part of the oracle's saved state.
 STATE_KEY = "round_oracle"
+
+
+def choose_waiting_candidate(waiting, worker_of, tuner_id, live_workers):
+    """Which of `waiting` (in population order) `tuner_id` should train.
+
+    Its own candidates first (`worker_of[trial_id] == tuner_id`), then those
+    of no worker or of a worker no longer in `live_workers`, then the last
+    of the live worker with the most waiting (ties: the smallest id), so
+    that an idle worker never waits while work does. None if none waits.
+    """
+    if not waiting:
+        return None
+    for trial_id in waiting:
+        if worker_of[trial_id] == tuner_id:
+            return trial_id
+    for trial_id in waiting:
+        if worker_of[trial_id] is None or worker_of[trial_id] not in live_workers:
+            return trial_id
+    counts = collections.Counter(worker_of[trial_id] for trial_id in waiting)
+    busiest = min(counts, key=lambda worker: (-counts[worker], worker))
+    return [trial_id for trial_id in waiting if worker_of[trial_id] == busiest][-1]
 
 
 def format_score(score):
@@ -481,7 +503,7 @@ class RoundOracle(keras_tuner.Oracle):
                 "train to the end as finalists."
             )
         while self.phase != PHASE_FINISHED:
-            waiting = self._next_waiting_candidate()
+            waiting = self._next_waiting_candidate(tuner_id)
             if waiting is not None and self._unit_reported_in_full(waiting):
                 # Its worker died after reporting the round's last epoch but
                 # before ending the unit: nothing is left to train.
@@ -499,17 +521,26 @@ class RoundOracle(keras_tuner.Oracle):
                 return None
         return None
 
-    def _next_waiting_candidate(self):
-        """A candidate that has not trained this round and nobody holds."""
+    def _next_waiting_candidate(self, tuner_id=None):
+        """A candidate that has not trained this round and nobody holds.
+
+        With several workers, a candidate stays with the worker that trained
+        it last (which may hold it live: no rebuild, no checkpoint to load):
+        `tuner_id` gets its own candidates first, then those nobody has or
+        whose worker is gone, and only then, rather than wait idle, the last
+        waiting candidate of the worker with the most left.
+        """
         target = self.unit_target()
         held = {trial.trial_id for trial in self.ongoing_trials.values()}
-        for trial_id in self.population():
-            candidate = self.candidates[trial_id]
-            if trial_id in held or candidate.done:
-                continue
-            if candidate.epochs_done < target:
-                return trial_id
-        return None
+        waiting = [
+            trial_id for trial_id in self.population()
+            if trial_id not in held and not self.candidates[trial_id].done
+            and self.candidates[trial_id].epochs_done < target
+        ]
+        return choose_waiting_candidate(
+            waiting, {trial_id: self.candidates[trial_id].worker for trial_id in waiting},
+            tuner_id, self.tuner_ids,
+        )
 
     def _unit_reported_in_full(self, trial_id):
         trial = self.trials[trial_id]
@@ -523,6 +554,7 @@ class RoundOracle(keras_tuner.Oracle):
         # The epochs a crashed attempt reported stay: the worker continues
         # from its last checkpoint, and its first report says from where.
         self.candidates[trial_id].awaiting_first_report = True
+        self.candidates[trial_id].worker = tuner_id
         trial.status = TrialStatus.RUNNING
         self.ongoing_trials[tuner_id] = trial
         self.persist(trial_id)
@@ -546,7 +578,9 @@ class RoundOracle(keras_tuner.Oracle):
         # keras_tuner's display numbers trials from 1; keep it, unprinted.
         self._display.trial_number[trial_id] = len(self.trials)
         self._display.trial_start[trial_id] = datetime.now()
-        self.candidates[trial_id] = Candidate(values=dict(trial.hyperparameters.values))
+        self.candidates[trial_id] = Candidate(
+            values=dict(trial.hyperparameters.values), worker=tuner_id
+        )
         self.ongoing_trials[tuner_id] = trial
         self.persist(trial_id)
         return trial

@@ -561,3 +561,53 @@ def test_complexity_penalty_changes_the_cull_and_the_pick(tmp_path, penalty, fin
     assert completed == finalists
     assert index(oracle.get_best_trials(1)[0]) == best
     assert oracle.parameter_count(oracle.start_order[0]) == 1_000_000
+
+
+def test_choose_waiting_candidate_keeps_candidates_with_their_worker():
+    from keras_prune_nas.oracle import choose_waiting_candidate
+
+    waiting = ["00", "01", "02", "03", "04"]
+    worker_of = {"00": "b", "01": "a", "02": "b", "03": None, "04": "gone"}
+    live = {"a", "b"}
+    assert choose_waiting_candidate(waiting, worker_of, "a", live) == "01"
+    assert choose_waiting_candidate(waiting, worker_of, "b", live) == "00"
+    # A new worker takes what nobody holds, or a dead worker held.
+    assert choose_waiting_candidate(waiting, worker_of, "c", live | {"c"}) == "03"
+    assert choose_waiting_candidate(["02", "04"], worker_of, "c", live | {"c"}) == "04"
+    # Rather than wait, the last of the worker with the most left.
+    worker_of = {"00": "b", "01": "a", "02": "b", "03": "b"}
+    assert choose_waiting_candidate(["00", "01", "02", "03"], worker_of, "c", live) == "03"
+    assert choose_waiting_candidate(["01", "02"], worker_of, "c", live) == "01"  # tie: a
+    assert choose_waiting_candidate([], worker_of, "a", live) is None
+
+
+def test_two_workers_keep_their_candidates_from_round_to_round(tmp_path):
+    oracle = make_oracle(tmp_path, max_trials=16, epochs=6, cull_fraction=0.2,
+                         min_survivors=4, patience=None)
+    moves = own_available = units = 0
+    turn = 0
+    while True:
+        tuner_id = ("a", "b")[turn % 2]
+        turn += 1
+        target = oracle.unit_target()
+        mine = [
+            t for t in oracle.population()
+            if oracle.candidates[t].worker == tuner_id and not oracle.candidates[t].done
+            and oracle.candidates[t].epochs_done < target
+        ]
+        previous = {t: c.worker for t, c in oracle.candidates.items()}
+        trial = run_unit(oracle, tuner_id=tuner_id)
+        if trial is None:
+            break
+        units += 1
+        if mine:
+            own_available += 1
+            assert trial.trial_id in mine  # its own candidate whenever it has one
+        if previous.get(trial.trial_id) not in (None, tuner_id):
+            moves += 1
+        assert oracle.candidates[trial.trial_id].worker == tuner_id
+    assert oracle.phase == PHASE_FINISHED
+    assert own_available > 0
+    # Only the imbalance a cull leaves moves a candidate (handing out the
+    # population in order, as before, moved 24 of these 64 units).
+    assert moves < units / 8
