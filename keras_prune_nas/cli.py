@@ -198,6 +198,7 @@ def run_search(args):
         ) from None
 
     import keras_prune_nas as kpn
+    from keras_prune_nas import checks
     from keras_prune_nas import culling
     from keras_prune_nas import datasets
 
@@ -228,26 +229,43 @@ def run_search(args):
         overwrite=args.overwrite,
         progress=True,
     )
+    # The first line says what runs, before the tuner's own messages: so
+    # what the tuner would refuse is checked first.
+    checks.require_int("max_trials", args.trials, 1, "--trials: the candidates")
+    checks.validate_epochs(args.epochs)
+    culling.validate_cull_parameters(
+        args.cull_fraction, args.min_survivors, args.epochs_per_round
+    )
     if args.strategy == "nao":
         from keras_prune_nas.nao import NAOSearch
+        from keras_prune_nas.nao.model import require_tensorflow_backend
+        from keras_prune_nas.nao.oracle import generation_sizes
 
-        tuner = NAOSearch(hypermodel, generation_size=args.generation_size, **options)
-        populations = "; generations of " + ", ".join(map(str, tuner.oracle.sizes))
+        require_tensorflow_backend()
+        checks.require_int("generation_size", args.generation_size, 2,
+                           "--generation-size: the most candidates per generation")
+        sizes = generation_sizes(args.trials, args.generation_size)
+        populations = "; generations of " + ", ".join(map(str, sizes))
     else:
-        tuner = kpn.PruneSearch(hypermodel, **options)
         schedule = culling.cull_schedule(args.trials, args.cull_fraction, args.min_survivors)
         populations = f"; population by round: {schedule}"
+    strategy = "NAOSearch" if args.strategy == "nao" else "PruneSearch"
+    print(
+        f"{strategy} on {splits.name} ({keras.backend.backend()} backend): "
+        f"{len(splits.x_train)} train / "
+        f"{len(splits.x_val)} validation / {len(splits.x_test)} test samples, "
+        f"{splits.num_classes} classes; {args.trials} candidates, up to "
+        f"{args.epochs} epochs{populations}",
+        flush=True,
+    )
+    if args.strategy == "nao":
+        tuner = NAOSearch(hypermodel, generation_size=args.generation_size, **options)
+    else:
+        tuner = kpn.PruneSearch(hypermodel, **options)
     tuner.oracle.set_epochs(args.epochs)
     plan = culling.planned_epochs(
         args.trials, args.epochs, args.cull_fraction, args.min_survivors,
         args.epochs_per_round,
-    )
-    print(
-        f"{type(tuner).__name__} on {splits.name} ({keras.backend.backend()} backend): "
-        f"{len(splits.x_train)} train / "
-        f"{len(splits.x_val)} validation / {len(splits.x_test)} test samples, "
-        f"{splits.num_classes} classes; {args.trials} candidates, up to "
-        f"{args.epochs} epochs{populations}"
     )
     started = time.perf_counter()
     tuner.search(
