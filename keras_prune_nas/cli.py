@@ -13,6 +13,8 @@ import os
 import sys
 import time
 
+from keras_prune_nas.distributed import WorkersGone
+
 DEFAULTS = {
     "dataset": "digits",
     "trials": 50,
@@ -87,6 +89,13 @@ def build_parser():
                         "then ~/.keras/keras.json, then tensorflow)")
     search.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming the project")
+    search.add_argument(
+        "--workers", type=int, default=1,
+        help="worker processes on this machine (a chief and N workers, each pinned "
+        "to its share of the cores or to its own GPU); 1: one process",
+    )
+    search.add_argument("--lease-timeout", type=float, default=60,
+                        help="seconds of silence after which a worker is taken for dead")
     _add_compare_parser(commands)
     return parser
 
@@ -172,7 +181,9 @@ def run_compare(args):
 
 def main(argv=None):
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     # The backend must be chosen before Keras is first imported; without
     # --backend, Keras chooses as it always does.
     if args.backend:
@@ -184,6 +195,11 @@ def main(argv=None):
         return run_search(args)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"keras-prune-nas: error: {error}\n")
+    except WorkersGone as error:
+        parser.exit(1, f"keras-prune-nas: error: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "keras-prune-nas: interrupted; what was trained is saved, "
+                    "and the same command resumes the search.\n")
 
 
 def run_search(args):
@@ -201,6 +217,7 @@ def run_search(args):
     from keras_prune_nas import checks
     from keras_prune_nas import culling
     from keras_prune_nas import datasets
+    from keras_prune_nas.local_workers import LocalWorkers
 
     architecture = args.architecture
     if "," in architecture:
@@ -236,6 +253,13 @@ def run_search(args):
     culling.validate_cull_parameters(
         args.cull_fraction, args.min_survivors, args.epochs_per_round
     )
+    checks.require_number("lease_timeout", args.lease_timeout,
+                          "--lease-timeout: seconds", minimum=0, exclusive=True)
+    workers = LocalWorkers(
+        args.workers,
+        argv=[sys.executable, "-m", "keras_prune_nas.cli", *args.argv],
+        log_directory=os.path.join(args.directory, project_name, "workers"),
+    )
     if args.strategy == "nao":
         from keras_prune_nas.nao import NAOSearch
         from keras_prune_nas.nao.model import require_tensorflow_backend
@@ -250,30 +274,35 @@ def run_search(args):
         schedule = culling.cull_schedule(args.trials, args.cull_fraction, args.min_survivors)
         populations = f"; population by round: {schedule}"
     strategy = "NAOSearch" if args.strategy == "nao" else "PruneSearch"
-    print(
-        f"{strategy} on {splits.name} ({keras.backend.backend()} backend): "
-        f"{len(splits.x_train)} train / "
-        f"{len(splits.x_val)} validation / {len(splits.x_test)} test samples, "
-        f"{splits.num_classes} classes; {args.trials} candidates, up to "
-        f"{args.epochs} epochs{populations}",
-        flush=True,
-    )
-    if args.strategy == "nao":
-        tuner = NAOSearch(hypermodel, generation_size=args.generation_size, **options)
-    else:
-        tuner = kpn.PruneSearch(hypermodel, **options)
-    tuner.oracle.set_epochs(args.epochs)
+    where = f", on {args.workers} local workers" if args.workers > 1 else ""
+    if not workers.is_worker:
+        print(
+            f"{strategy} on {splits.name} ({keras.backend.backend()} backend{where}): "
+            f"{len(splits.x_train)} train / "
+            f"{len(splits.x_val)} validation / {len(splits.x_test)} test samples, "
+            f"{splits.num_classes} classes; {args.trials} candidates, up to "
+            f"{args.epochs} epochs{populations}",
+            flush=True,
+        )
+    started = time.perf_counter()
+    with workers:
+        options["lease_timeout"] = args.lease_timeout
+        if args.strategy == "nao":
+            tuner = NAOSearch(hypermodel, generation_size=args.generation_size, **options)
+        else:
+            tuner = kpn.PruneSearch(hypermodel, **options)
+        tuner.search(
+            splits.x_train, splits.y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            validation_data=(splits.x_val, splits.y_val),
+            verbose=0,
+        )
+    if workers.is_worker:
+        return 0
     plan = culling.planned_epochs(
         args.trials, args.epochs, args.cull_fraction, args.min_survivors,
         args.epochs_per_round,
-    )
-    started = time.perf_counter()
-    tuner.search(
-        splits.x_train, splits.y_train,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_data=(splits.x_val, splits.y_val),
-        verbose=0,
     )
     wall = time.perf_counter() - started
     summary = summarize(tuner, splits, plan, wall)

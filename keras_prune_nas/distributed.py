@@ -20,11 +20,18 @@ IDLE_POLL_SECONDS = 0.2
 CHIEF_POLL_SECONDS = 0.2
 
 
-def serve_oracle(oracle):
+class WorkersGone(RuntimeError):
+    """Every worker exited before the search was over."""
+
+
+def serve_oracle(oracle, abandoned=None):
     """Answers the workers' requests until the search is over.
 
     Args:
         oracle: The `PruneOracle` of the chief.
+        abandoned: Optional function; when it returns True before the
+            search is over (every local worker has exited), `WorkersGone`
+            ends the wait.
     """
     # Imported here, as keras_tuner does, so that a search that is not
     # distributed never loads gRPC and protobuf.
@@ -52,6 +59,11 @@ def serve_oracle(oracle):
             oracle.expire_leases()
             if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
                 break
+            if abandoned is not None and abandoned():
+                raise WorkersGone(
+                    "Every worker exited before the search was over. What was "
+                    "trained is saved: run the search again to resume."
+                )
     finally:
         server.stop(grace=1)
         oracle.save()

@@ -35,6 +35,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_prune_nas import checkpoints as checkpoint_files
 from keras_prune_nas import checks
 from keras_prune_nas import distributed
+from keras_prune_nas import local_workers
 from keras_prune_nas import files
 from keras_prune_nas import pipeline
 from keras_prune_nas import schedules
@@ -226,6 +227,10 @@ class RoundSearch(tuner_module.Tuner):
         self._inputs_by_batch_size = {}
         self._unit = None
         self._display_verbosity = 1
+        if dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle():
+            # The chief owns the project directory: a worker that wiped it
+            # would delete what the others are writing.
+            kwargs["overwrite"] = False
         super().__init__(oracle, hypermodel, **kwargs)
         self.checkpoints = checkpoint_files.CheckpointStore(
             self.get_trial_dir, self.tuner_id
@@ -273,7 +278,10 @@ class RoundSearch(tuner_module.Tuner):
             # The chief only holds the oracle (and the round barrier) and
             # answers the workers until the search is over.
             self.save()
-            distributed.serve_oracle(self.oracle)
+            local_workers.start_active()
+            distributed.serve_oracle(
+                self.oracle, abandoned=local_workers.active_workers_gone
+            )
             self._retain_checkpoints_of_ended()
             self.write_curves()
             return

@@ -1,0 +1,186 @@
+"""Local workers: one search on several processes of this machine, for real."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keras_prune_nas import local_workers
+from keras_prune_nas.local_workers import LocalWorkers
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_cores_are_shared_out_and_gpus_dealt_round_robin():
+    assert local_workers.core_shares([0, 1], 2) == [[0], [1]]
+    assert local_workers.core_shares([0, 1, 2, 3, 4], 2) == [[0, 1, 2], [3, 4]]
+    assert local_workers.core_shares([0, 1], 3) == [[0], [1], [0]]
+    assert local_workers.visible_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
+    assert local_workers.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    environ = local_workers.worker_environment({}, 1, 4242, [1], ["2", "3"])
+    assert environ["KERASTUNER_TUNER_ID"] == "tuner1"
+    assert environ["KERASTUNER_ORACLE_PORT"] == "4242"
+    assert environ["CUDA_VISIBLE_DEVICES"] == "3"
+    assert environ["OMP_NUM_THREADS"] == environ["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert "intra_op_parallelism_threads=1" in environ["XLA_FLAGS"]
+    assert environ[local_workers.WORKER_MARK] == "1"
+
+
+def test_bad_local_worker_settings_are_refused():
+    with pytest.raises(ValueError, match="`workers` must be an integer >= 1"):
+        LocalWorkers(0)
+    with pytest.raises(ValueError, match="run the search from a script"):
+        with LocalWorkers(2, argv=[sys.executable, "-c", "pass"]):
+            pass
+    # One worker is this process: nothing starts, nothing changes.
+    before = dict(os.environ)
+    with LocalWorkers(1) as workers:
+        assert not workers.is_chief and dict(os.environ) == before
+
+
+def cli(directory, *options):
+    return [
+        sys.executable, "-m", "keras_prune_nas.cli", "search", "--trials", "10",
+        "--epochs", "4", "--cull-fraction", "0.3", "--min-survivors", "4",
+        "--seed", "3", "--directory", str(directory), *options,
+    ]
+
+
+def processes_of(directory):
+    """Pids of every process whose command line names `directory`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                command = stream.read().decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in command and "keras_prune_nas.cli" in command:
+            found.append(int(pid))
+    return found
+
+
+def wait_for_line(process, text, timeout=600):
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} never came: {''.join(lines)[-3000:]}")
+
+
+def until_gone(directory, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = processes_of(directory)
+        if not left:
+            return []
+        time.sleep(0.2)
+    return processes_of(directory)
+
+
+@pytest.fixture
+def cleanup():
+    directories = []
+    yield directories
+    for directory in directories:
+        for pid in processes_of(directory):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run(command, **kwargs):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900,
+                          **kwargs)
+
+
+def start(command):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_two_local_workers_run_the_same_cull_as_one_process(tmp_path, cleanup):
+    cleanup += [tmp_path / "one", tmp_path / "two"]
+    one = run(cli(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = run(cli(tmp_path / "two", "--workers", "2"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.startswith("PruneSearch on digits (tensorflow backend, on 2 local workers)")
+    assert until_gone(tmp_path / "two") == []
+
+    summaries = [json.loads((tmp_path / name / "digits" / "summary.json").read_text())
+                 for name in ("one", "two")]
+    assert summaries[0]["statuses"] == summaries[1]["statuses"]
+    assert summaries[0]["candidates"] == summaries[1]["candidates"] == 10
+    # The same cull schedule: round by round, as many alive and culled.
+    def schedule(output):
+        return re.findall(r"^\[round +(\d+)\] epoch +\S+ +alive +(\d+) -> (\d+)", output, re.M)
+
+    assert schedule(one.stdout) == schedule(two.stdout) == [
+        ("1", "10", "7"), ("2", "7", "5"), ("3", "5", "4"),
+    ]
+    state = json.loads((tmp_path / "two" / "digits" / "oracle.json").read_text())
+    workers = {record["worker"] for record in state["round_oracle"]["candidates"].values()}
+    assert workers == {"tuner0", "tuner1"}
+    logs = sorted(os.listdir(tmp_path / "two" / "digits" / "workers"))
+    assert logs == ["tuner0.log", "tuner1.log"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_chief_stops_every_worker(tmp_path, cleanup):
+    cleanup.append(tmp_path)
+    chief = start(cli(tmp_path, "--workers", "2", "--epochs", "30"))
+    wait_for_line(chief, "[round   1]")
+    assert len(processes_of(tmp_path)) == 3
+    chief.send_signal(signal.SIGINT)
+    chief.communicate(timeout=120)
+    assert chief.returncode != 0
+    assert until_gone(tmp_path) == []
+    # What was trained is kept: the same command resumes the search.
+    resumed = run(cli(tmp_path, "--workers", "2", "--epochs", "30"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Reloading Tuner from" in resumed.stdout
+    summary = json.loads((tmp_path / "digits" / "summary.json").read_text())
+    assert summary["candidates"] == 10
+    assert summary["statuses"]["STOPPED"] + summary["statuses"]["COMPLETED"] == 10
+    assert until_gone(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_killed_local_worker_loses_its_candidate_and_the_search_ends(tmp_path, cleanup):
+    cleanup.append(tmp_path)
+    chief = start(cli(tmp_path, "--workers", "2", "--lease-timeout", "4"))
+    wait_for_line(chief, "[round   1]")
+    victim = max(pid for pid in processes_of(tmp_path) if pid != chief.pid)
+    os.kill(victim, signal.SIGKILL)
+    output, _ = chief.communicate(timeout=600)
+    assert chief.returncode == 0, output[-3000:]
+    assert "Test accuracy:" in output
+    assert until_gone(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_the_chief_stops_with_an_error_when_every_worker_is_gone(tmp_path, cleanup):
+    cleanup.append(tmp_path)
+    chief = start(cli(tmp_path, "--workers", "2", "--epochs", "30"))
+    wait_for_line(chief, "[round   1]")
+    for pid in processes_of(tmp_path):
+        if pid != chief.pid:
+            os.kill(pid, signal.SIGKILL)
+    output, _ = chief.communicate(timeout=120)
+    assert chief.returncode == 1
+    assert "Every worker exited before the search was over" in output
+    assert until_gone(tmp_path) == []
