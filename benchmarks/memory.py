@@ -35,13 +35,11 @@ def worker(args):
 
     import keras_prune_nas as kpn
     from keras_prune_nas import datasets
-    from keras_prune_nas.checkpoints import CheckpointStore
 
     process = psutil.Process()
     baseline = process.memory_info().rss
     splits = datasets.load("digits", seed=0)
     rounds = []
-    reloads = []
 
     class MeasuredSearch(kpn.PruneSearch):
         def on_trial_end(self, trial):
@@ -58,12 +56,6 @@ def worker(args):
                     }
                 )
 
-
-    class CountingStore(CheckpointStore):
-        def load(self, trial_id, model, epochs, execution=0):
-            reloads.append(trial_id)
-            return super().load(trial_id, model, epochs, execution)
-
     keras.utils.set_random_seed(0)
     tuner = MeasuredSearch(
         kpn.NASHyperModel(splits.input_shape, splits.num_classes),
@@ -72,7 +64,6 @@ def worker(args):
         directory=args.directory, project_name=f"memory_{args.trials}",
         overwrite=True,
     )
-    tuner.checkpoints = CountingStore(tuner.get_trial_dir, tuner.tuner_id)
     start = time.perf_counter()
     tuner.search(
         splits.x_train, splits.y_train, epochs=args.epochs, batch_size=32,
@@ -83,7 +74,7 @@ def worker(args):
         "max_live_models": args.max_live_models,
         "wall_seconds": round(time.perf_counter() - start, 1),
         "epochs_trained": tuner.oracle.epochs_trained(),
-        "checkpoint_reloads": len(reloads),
+        "checkpoint_reloads": tuner.checkpoint_resumes,
         "baseline_rss_mib": round(mib(baseline), 1),
         "final_rss_mib": round(mib(process.memory_info().rss), 1),
         # ru_maxrss is in KiB on Linux.

@@ -227,6 +227,9 @@ class RoundSearch(tuner_module.Tuner):
         self._inputs_by_batch_size = {}
         self._unit = None
         self._display_verbosity = 1
+        # Candidates this process rebuilt from a checkpoint to go on training
+        # (not held live: evicted, or last trained by another worker).
+        self.checkpoint_resumes = 0
         if dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle():
             # The chief owns the project directory: a worker that wiped it
             # would delete what the others are writing.
@@ -242,6 +245,15 @@ class RoundSearch(tuner_module.Tuner):
             type(self).on_batch_begin is not tuner_module.Tuner.on_batch_begin
             or type(self).on_batch_end is not tuner_module.Tuner.on_batch_end
         )
+
+    def get_state(self):
+        state = super().get_state()
+        state["checkpoint_resumes"] = self.checkpoint_resumes
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.checkpoint_resumes = state.get("checkpoint_resumes", 0)
 
     @property
     def max_live_models(self):
@@ -626,6 +638,7 @@ class RoundSearch(tuner_module.Tuner):
             if resume:
                 files.remove_temporaries(self.get_trial_dir(trial_id))
                 self.checkpoints.load(trial_id, live.model, resume, execution)
+                self.checkpoint_resumes += 1
         self.live_models.check_out(key)
         return live
 

@@ -104,6 +104,8 @@ def test_every_round_trains_with_its_batch_size_and_learning_rate(
     with open(tuner.write_curves()) as stream:
         rows = list(csv.DictReader(stream))
     assert len(rows) == tuner.oracle.epochs_trained() == 6 + 5 + 4 + 3 * 2
+    # Without live models every later unit starts from a checkpoint.
+    assert tuner.checkpoint_resumes == (5 + 4 + 3 if max_live_models == 0 else 0)
     for row in rows:
         epoch = int(row["epoch"])
         base = tuner.oracle.get_trial(row["trial_id"]).hyperparameters.get("lr")
