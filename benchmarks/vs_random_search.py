@@ -11,6 +11,7 @@ same input pipeline). Every search runs in a fresh process.
 
     python benchmarks/vs_random_search.py                 # 3 seeds, 50 trials, 20 epochs
     python benchmarks/vs_random_search.py --seeds 0 --trials 20 --epochs 8
+    python benchmarks/vs_random_search.py --backend tensorflow,jax --overhead-only
 """
 
 import argparse
@@ -22,6 +23,9 @@ import sys
 import tempfile
 import time
 
+if "--backend" in sys.argv:
+    # One backend per process, chosen before Keras is imported.
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1].split(",")[0]
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -39,7 +43,11 @@ def test_accuracy(tuner, splits):
 
 
 def cached_inputs(splits, args):
-    """The tf.data pipeline PruneSearch builds once per search."""
+    """What PruneSearch feeds `fit`: on TensorFlow the tf.data pipeline it
+    builds once per search, on the other backends the arrays themselves."""
+    if keras.backend.backend() != "tensorflow":
+        return {"x": splits.x_train, "y": splits.y_train, "batch_size": args.batch_size,
+                "validation_data": (splits.x_val, splits.y_val)}
     _, fit_kwargs = pipeline.cache_fit_inputs(
         (splits.x_train, splits.y_train),
         {"batch_size": args.batch_size,
@@ -134,12 +142,12 @@ def worker(args):
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def measure(args, run, seed, directory):
+def measure(args, run, seed, directory, backend="tensorflow"):
     command = [
         sys.executable, os.path.abspath(__file__), "--worker", run,
         "--seed", str(seed), "--directory", directory,
         "--trials", str(args.trials), "--epochs", str(args.epochs),
-        "--batch-size", str(args.batch_size),
+        "--batch-size", str(args.batch_size), "--backend", backend,
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
@@ -158,6 +166,13 @@ def main(argv=None):
         help="also run RandomSearch fed PruneSearch's cached tf.data pipeline, "
         "to separate the pipeline's share of the speed-up from the cull's",
     )
+    parser.add_argument(
+        "--backend", default="tensorflow",
+        help="comma-separated Keras backends: PruneSearch's wall time, floor and "
+        "overhead on each (RandomSearch on the first)",
+    )
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="skip RandomSearch: PruneSearch and its floor only")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--directory", default=None, help=argparse.SUPPRESS)
@@ -165,48 +180,83 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
+    backends = [b for b in args.backend.split(",") if b]
     rows = []
+    overhead = {backend: [] for backend in backends}
     with tempfile.TemporaryDirectory() as directory:
         for seed in args.seeds:
             # Every run in a fresh process: TensorFlow slows down as a
             # process accumulates traced functions, which would favour
             # whichever search runs first.
-            random_run = measure(args, "random", seed, directory)
-            prune_run = measure(args, "prune", seed, directory)
-            floor_run = measure(args, "floor", seed, directory)
-            cached_wall = None
-            if args.same_pipeline_random_search:
-                cached_wall = measure(args, "random-same-pipeline", seed, directory)["wall"]
-            row = {
-                "seed": seed,
-                "random_epochs": random_run["epochs"],
-                "prune_epochs": prune_run["epochs"],
-                "random_wall": random_run["wall"],
-                "prune_wall": prune_run["wall"],
-                "random_test_acc": random_run["test_acc"],
-                "prune_test_acc": prune_run["test_acc"],
-                "floor_wall": floor_run["wall"],
-                "epoch_ratio": prune_run["epochs"] / random_run["epochs"],
-                "wall_ratio": prune_run["wall"] / random_run["wall"],
-                "overhead_ratio": prune_run["wall"] / floor_run["wall"],
-                "same_candidates": sum(
-                    1 for values in prune_run["candidates"]
-                    if values in random_run["candidates"]
-                ),
-                "random_same_pipeline_wall": cached_wall,
-            }
-            rows.append(row)
-            print(
-                f"seed {seed}: RandomSearch {row['random_epochs']} epochs "
-                f"{row['random_wall']:.1f} s test {row['random_test_acc']:.4f} | "
-                f"PruneSearch {row['prune_epochs']} epochs {row['prune_wall']:.1f} s "
-                f"test {row['prune_test_acc']:.4f} | floor {row['floor_wall']:.1f} s "
-                f"| same candidates {row['same_candidates']}/{args.trials}"
-                + (f" | RandomSearch on the same pipeline {cached_wall:.1f} s"
-                   if cached_wall is not None else ""),
-                flush=True,
-            )
+            for backend in backends:
+                prune_run = measure(args, "prune", seed, directory, backend)
+                floor_run = measure(args, "floor", seed, directory, backend)
+                overhead[backend].append(
+                    (prune_run["wall"], floor_run["wall"], prune_run["epochs"])
+                )
+                print(
+                    f"seed {seed} {backend}: PruneSearch {prune_run['epochs']} epochs "
+                    f"{prune_run['wall']:.1f} s, floor {floor_run['wall']:.1f} s, "
+                    f"overhead {prune_run['wall'] / floor_run['wall']:.2f}",
+                    flush=True,
+                )
+                if backend != backends[0] or args.overhead_only:
+                    continue
+                rows.append(compare_row(args, seed, directory, prune_run, floor_run, backend))
 
+    print()
+    print(f"digits, max_trials={args.trials}, epochs={args.epochs}, "
+          f"batch_size={args.batch_size}, seeds {args.seeds}, keras {keras.__version__}, "
+          f"keras_tuner {kt.__version__}; wall / floor per backend:")
+    print("| backend | PruneSearch wall seconds | floor seconds | overhead (wall / floor) |")
+    print("| --- | --- | --- | --- |")
+    for backend, runs in overhead.items():
+        wall = statistics.mean(run[0] for run in runs)
+        floor = statistics.mean(run[1] for run in runs)
+        ratio = statistics.mean(run[0] / run[1] for run in runs)
+        print(f"| {backend} | {wall:.1f} | {floor:.1f} | {ratio:.2f} |")
+    if not rows:
+        return 0
+    print_comparison(args, rows, backends[0])
+    return 0
+
+
+def compare_row(args, seed, directory, prune_run, floor_run, backend):
+    random_run = measure(args, "random", seed, directory, backend)
+    cached_wall = None
+    if args.same_pipeline_random_search:
+        cached_wall = measure(args, "random-same-pipeline", seed, directory, backend)["wall"]
+    row = {
+        "seed": seed,
+        "random_epochs": random_run["epochs"],
+        "prune_epochs": prune_run["epochs"],
+        "random_wall": random_run["wall"],
+        "prune_wall": prune_run["wall"],
+        "random_test_acc": random_run["test_acc"],
+        "prune_test_acc": prune_run["test_acc"],
+        "floor_wall": floor_run["wall"],
+        "epoch_ratio": prune_run["epochs"] / random_run["epochs"],
+        "wall_ratio": prune_run["wall"] / random_run["wall"],
+        "overhead_ratio": prune_run["wall"] / floor_run["wall"],
+        "same_candidates": sum(
+            1 for values in prune_run["candidates"] if values in random_run["candidates"]
+        ),
+        "random_same_pipeline_wall": cached_wall,
+    }
+    print(
+        f"seed {seed}: RandomSearch {row['random_epochs']} epochs "
+        f"{row['random_wall']:.1f} s test {row['random_test_acc']:.4f} | "
+        f"PruneSearch {row['prune_epochs']} epochs {row['prune_wall']:.1f} s "
+        f"test {row['prune_test_acc']:.4f} | floor {row['floor_wall']:.1f} s "
+        f"| same candidates {row['same_candidates']}/{args.trials}"
+        + (f" | RandomSearch on the same pipeline {cached_wall:.1f} s"
+           if cached_wall is not None else ""),
+        flush=True,
+    )
+    return row
+
+
+def print_comparison(args, rows, backend):
     def mean(key):
         return statistics.mean(row[key] for row in rows)
 
@@ -214,7 +264,7 @@ def main(argv=None):
     print(
         f"digits, max_trials={args.trials}, epochs={args.epochs}, "
         f"batch_size={args.batch_size}, mean of {len(rows)} seed(s) "
-        f"{args.seeds}, keras {keras.__version__} ({keras.backend.backend()}), "
+        f"{args.seeds}, keras {keras.__version__} ({backend}), "
         f"keras_tuner {kt.__version__}"
     )
     print("| | RandomSearch | PruneSearch | ratio |")
@@ -236,7 +286,6 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as stream:
             json.dump({"args": vars(args), "rows": rows}, stream, indent=2)
-    return 0
 
 
 if __name__ == "__main__":
