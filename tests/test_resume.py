@@ -168,3 +168,34 @@ def _build_for(tuner):
     finally:
         sys.path.pop(0)
     return search_process.build_mlp
+
+
+def test_nao_search_killed_in_its_second_generation_resumes_without_retraining(tmp_path):
+    from keras_prune_nas.nao import NAOSearch
+
+    directory, log = tmp_path / "nao", tmp_path / "nao.log"
+    options = ("--nao-generation-size", "6", "--min-survivors", "3")
+    # Trials 00-05 are generation 0; kill once generation 1 has trained two epochs.
+    first = start(directory, log, *options)
+    kill_when(first, log, lambda lines: sum(trial >= "06" for _, trial, _ in lines) >= 2)
+    state = oracle_state(directory)["round_oracle"]
+    assert state["generation"] == 1 and len(state["generation_history"]) == 1
+    proposed_at_kill = dict(state["origin_of"])
+    finish(start(directory, log, *options))
+
+    tuner = NAOSearch(
+        lambda hp: None, objective="val_accuracy", max_trials=12, generation_size=6,
+        min_survivors=3, cull_fraction=0.3, patience=None, seed=3,
+        directory=directory, project_name="search",
+    )
+    oracle = tuner.oracle
+    assert oracle.phase == "finished" and len(oracle.trials) == 12
+    # NAO was not asked again: the generation it proposed is the one trained.
+    assert len(oracle.generation_history) == 1
+    assert {t: o for t, o in oracle.origin_of.items() if t in proposed_at_kill} == proposed_at_kill
+    lines = epoch_lines(log)
+    per_trial = collections.Counter((trial, epoch) for _, trial, epoch in lines)
+    # Generation 0 was not trained again; nothing started over.
+    assert all(count == 1 for (trial, _), count in per_trial.items() if trial < "06")
+    assert all(per_trial[(t, "0")] == 1 for t in oracle.trials)
+    assert len(lines) <= oracle.epochs_trained() + 1  # at most the epoch in flight
