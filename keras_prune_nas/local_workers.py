@@ -163,10 +163,12 @@ class LocalWorkers:
         global _active
         if not self.is_chief:
             return self
-        if not self.argv or len(self.argv) > 1 and self.argv[1] in ("", "-c", "-"):
+        program = self.argv[1] if len(self.argv) > 1 else ""
+        if program in ("", "-c", "-") or "ipykernel" in program:
             raise ValueError(
                 "LocalWorkers starts its workers by running this program again, "
-                "and this one cannot be (an interactive session or `python -c`): "
+                "and this one cannot be (a notebook, an interactive session or "
+                "`python -c`): "
                 "run the search from a script, or pass `argv`."
             )
         if _active is not None:
@@ -231,7 +233,7 @@ class LocalWorkers:
 
     def _wait(self):
         """After the search: the workers have been told to stop; wait, then
-        kill any that hang; a worker that failed is an error."""
+        kill any that hang; warn of a worker that failed on the way."""
         deadline = time.monotonic() + self.stop_timeout
         for process in self.processes:
             try:

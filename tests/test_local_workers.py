@@ -34,9 +34,10 @@ def test_cores_are_shared_out_and_gpus_dealt_round_robin():
 def test_bad_local_worker_settings_are_refused():
     with pytest.raises(ValueError, match="`workers` must be an integer >= 1"):
         LocalWorkers(0)
-    with pytest.raises(ValueError, match="run the search from a script"):
-        with LocalWorkers(2, argv=[sys.executable, "-c", "pass"]):
-            pass
+    for program in ("-c", "", "/venv/lib/python3.11/site-packages/ipykernel_launcher.py"):
+        with pytest.raises(ValueError, match="run the search from a script"):
+            with LocalWorkers(2, argv=[sys.executable, program, "pass"]):
+                pass
     # One worker is this process: nothing starts, nothing changes.
     before = dict(os.environ)
     with LocalWorkers(1) as workers:
