@@ -40,12 +40,17 @@ def start_cluster(directory, epoch_log, *options):
     return chief, workers
 
 
-def test_chief_and_two_workers_run_the_exact_cull_schedule(tmp_path):
-    log = tmp_path / "epochs.log"
-    chief, workers = start_cluster(tmp_path / "run", log)
+def run_cluster(directory, epoch_log, *options):
+    """A chief and two workers to the end; returns the chief's output."""
+    chief, workers = start_cluster(directory, epoch_log, *options)
     for worker in workers:
         finish(worker)
-    output = finish(chief)
+    return finish(chief)
+
+
+def test_chief_and_two_workers_run_the_exact_cull_schedule(tmp_path):
+    log = tmp_path / "epochs.log"
+    output = run_cluster(tmp_path / "run", log)
 
     tuner = check_finished_search(tmp_path / "run")
     lines = epoch_lines(log)
@@ -96,12 +101,7 @@ def test_a_worker_killed_mid_epoch_loses_its_candidate_within_the_lease(tmp_path
 
 def test_a_worker_in_an_epoch_longer_than_the_lease_keeps_its_candidate(tmp_path):
     log = tmp_path / "epochs.log"
-    chief, workers = start_cluster(
-        tmp_path / "run", log, "--lease-timeout", "3", "--slow-epoch", "tuner1:1:8",
-    )
-    for worker in workers:
-        finish(worker)
-    finish(chief)
+    run_cluster(tmp_path / "run", log, "--lease-timeout", "3", "--slow-epoch", "tuner1:1:8")
 
     tuner = check_finished_search(tmp_path / "run")
     slow = [trial for t, trial, e in epoch_lines(f"{log}.begin") if t == "tuner1" and e == "1"]
@@ -119,12 +119,7 @@ def test_an_nao_search_runs_its_generations_across_workers(tmp_path):
     from search_process import build_mlp
 
     log = tmp_path / "epochs.log"
-    chief, workers = start_cluster(
-        tmp_path / "run", log, "--nao-generation-size", "6", "--min-survivors", "3",
-    )
-    for worker in workers:
-        finish(worker)
-    finish(chief)
+    run_cluster(tmp_path / "run", log, "--nao-generation-size", "6", "--min-survivors", "3")
 
     tuner = NAOSearch(build_mlp, objective="val_accuracy", max_trials=12,
                       generation_size=6, min_survivors=3, cull_fraction=0.3,

@@ -100,6 +100,13 @@ def cleanup():
             os.kill(pid, signal.SIGKILL)
 
 
+def started_search(directory, *options):
+    """A chief with two local workers, once it has finished round 1."""
+    chief = start(cli(directory, "--workers", "2", *options))
+    wait_for_line(chief, "[round   1]")
+    return chief
+
+
 def run(command, **kwargs):
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900,
@@ -143,8 +150,7 @@ def test_two_local_workers_run_the_same_cull_as_one_process(tmp_path, cleanup):
 @pytest.mark.slow
 def test_ctrl_c_on_the_chief_stops_every_worker(tmp_path, cleanup):
     cleanup.append(tmp_path)
-    chief = start(cli(tmp_path, "--workers", "2", "--epochs", "30"))
-    wait_for_line(chief, "[round   1]")
+    chief = started_search(tmp_path, "--epochs", "30")
     assert len(processes_of(tmp_path)) == 3
     chief.send_signal(signal.SIGINT)
     chief.communicate(timeout=120)
@@ -163,8 +169,7 @@ def test_ctrl_c_on_the_chief_stops_every_worker(tmp_path, cleanup):
 @pytest.mark.slow
 def test_a_killed_local_worker_loses_its_candidate_and_the_search_ends(tmp_path, cleanup):
     cleanup.append(tmp_path)
-    chief = start(cli(tmp_path, "--workers", "2", "--lease-timeout", "4"))
-    wait_for_line(chief, "[round   1]")
+    chief = started_search(tmp_path, "--lease-timeout", "4")
     victim = max(pid for pid in processes_of(tmp_path) if pid != chief.pid)
     os.kill(victim, signal.SIGKILL)
     output, _ = chief.communicate(timeout=600)
@@ -176,8 +181,7 @@ def test_a_killed_local_worker_loses_its_candidate_and_the_search_ends(tmp_path,
 @pytest.mark.slow
 def test_the_chief_stops_with_an_error_when_every_worker_is_gone(tmp_path, cleanup):
     cleanup.append(tmp_path)
-    chief = start(cli(tmp_path, "--workers", "2", "--epochs", "30"))
-    wait_for_line(chief, "[round   1]")
+    chief = started_search(tmp_path, "--epochs", "30")
     for pid in processes_of(tmp_path):
         if pid != chief.pid:
             os.kill(pid, signal.SIGKILL)
