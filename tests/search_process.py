@@ -88,6 +88,7 @@ def main():
         "of every epoch numbered EPOCH (0-based)",
     )
     args = parser.parse_args()
+    print(f"backend={keras.backend.backend()}", flush=True)
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")

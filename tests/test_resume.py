@@ -114,23 +114,40 @@ def check_finished_search(directory):
     return tuner
 
 
-def test_search_killed_mid_round_resumes_without_retraining(tmp_path):
+def backend_available(backend):
+    import importlib.util
+
+    return importlib.util.find_spec(backend) is not None
+
+
+@pytest.mark.parametrize("backend", [
+    "tensorflow",
+    pytest.param("jax", marks=pytest.mark.skipif(
+        not backend_available("jax"), reason="JAX is not installed (it is in the test extra)")),
+    pytest.param("torch", marks=pytest.mark.skipif(
+        not backend_available("torch"),
+        reason="PyTorch is not installed (its wheels are large: pip install torch)")),
+])
+def test_search_killed_mid_round_resumes_without_retraining(tmp_path, backend):
+    # The searches run on `backend`; this process checks them on TensorFlow
+    # (the checkpoints are backend-neutral).
+    on = dict(KERAS_BACKEND=backend)
     reference_log = tmp_path / "reference.log"
-    finish(start(tmp_path / "reference", reference_log))
+    finish(start(tmp_path / "reference", reference_log, **on))
     reference = check_finished_search(tmp_path / "reference")
     assert len(epoch_lines(reference_log)) == PLAN["total"]
 
     directory, log = tmp_path / "killed", tmp_path / "killed.log"
     # Kill 1: in round 2, part-way through the population.
-    first = start(directory, log)
+    first = start(directory, log, **on)
     kill_when(first, log, lambda lines: len(lines) >= 12 + 4)
     history_at_kill = oracle_state(directory)["round_oracle"]["cull_history"]
     assert len(history_at_kill) == 1
     # Kill 2: among the finalists.
-    second = start(directory, log)
+    second = start(directory, log, **on)
     kill_when(second, log, lambda lines: len(lines) >= PLAN["total"] - 3)
     history_at_second_kill = oracle_state(directory)["round_oracle"]["cull_history"]
-    finish(start(directory, log))
+    assert f"backend={backend}" in finish(start(directory, log, **on))
 
     resumed = check_finished_search(directory)
     history = resumed.oracle.cull_history
