@@ -212,7 +212,8 @@ def test_nao_search_killed_in_its_second_generation_resumes_without_retraining(t
     assert {t: o for t, o in oracle.origin_of.items() if t in proposed_at_kill} == proposed_at_kill
     lines = epoch_lines(log)
     per_trial = collections.Counter((trial, epoch) for _, trial, epoch in lines)
-    # Generation 0 was not trained again; nothing started over.
+    # Generation 0 was not trained again; of generation 1 at most the epoch
+    # in flight at the kill (logged, not yet saved) was trained twice.
     assert all(count == 1 for (trial, _), count in per_trial.items() if trial < "06")
-    assert all(per_trial[(t, "0")] == 1 for t in oracle.trials)
-    assert len(lines) <= oracle.epochs_trained() + 1  # at most the epoch in flight
+    assert sum(count - 1 for count in per_trial.values()) <= 1
+    assert len(lines) <= oracle.epochs_trained() + 1
