@@ -60,6 +60,18 @@ def validate_model_parameters(
     checks.require_number("clip_norm", clip_norm, "the gradient-norm clip", minimum=0, exclusive=True)
 
 
+def model_option_defaults():
+    """NAOModel's sizes and training settings with their defaults (the
+    arguments `NAOOracle(model_options=...)` may set)."""
+    import inspect
+
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(NAOModel.__init__).parameters.items()
+        if name not in ("self", "codec", "seed")
+    }
+
+
 class NAOModel:
     """Encoder, predictor and decoder over one codec's token sequences.
 

@@ -201,16 +201,14 @@ class NAOOracle(PruneOracle):
                            "epochs the NAO model trains per generation")
         checks.require_choice("targets", targets, TARGET_MODES,
                               "what the predictor learns from the evaluated candidates")
+        from keras_prune_nas.nao.model import model_option_defaults
         from keras_prune_nas.nao.model import require_tensorflow_backend
         from keras_prune_nas.nao.model import validate_model_parameters
 
         require_tensorflow_backend()
 
         self.model_options = dict(model_options or {})
-        defaults = dict(
-            embedding_size=32, hidden_size=64, predictor_hidden=64, predictor_layers=2,
-            trade_off=0.8, learning_rate=1e-3, weight_decay=1e-4, clip_norm=5.0,
-        )
+        defaults = model_option_defaults()
         unknown = set(self.model_options) - set(defaults)
         if unknown:
             raise ValueError(
