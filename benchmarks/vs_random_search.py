@@ -1,6 +1,7 @@
 """PruneSearch against keras_tuner.RandomSearch, side by side in one process.
 
-Same hypermodel (NASHyperModel, dense, on scikit-learn's digits), same data
+Same hypermodel (NASHyperModel; by default dense, on scikit-learn's digits;
+`--dataset` takes any `compare` dataset, e.g. mnist1d-conv), same data
 splits, same seed, same `max_trials`; RandomSearch trains every candidate for
 all epochs. For each seed it prints epochs trained, wall seconds and test
 accuracy of each result, and their ratios. It also measures PruneSearch's
@@ -12,6 +13,8 @@ same input pipeline). Every search runs in a fresh process.
     python benchmarks/vs_random_search.py                 # 3 seeds, 50 trials, 20 epochs
     python benchmarks/vs_random_search.py --seeds 0 --trials 20 --epochs 8
     python benchmarks/vs_random_search.py --backend tensorflow,jax --overhead-only
+    python benchmarks/vs_random_search.py --backend tensorflow,jax,torch --overhead-only \
+        --dataset mnist1d-conv --seeds 0
 """
 
 import argparse
@@ -34,7 +37,12 @@ import keras_tuner as kt  # noqa: E402
 
 import keras_prune_nas as kpn  # noqa: E402
 from keras_prune_nas import pipeline  # noqa: E402
-from keras_prune_nas import datasets  # noqa: E402
+from keras_prune_nas import compare  # noqa: E402
+
+
+def hypermodel(splits, args):
+    architecture = compare.DATASETS[args.dataset][1]
+    return kpn.NASHyperModel(splits.input_shape, splits.num_classes, architecture=architecture)
 
 
 def test_accuracy(tuner, splits):
@@ -59,7 +67,7 @@ def cached_inputs(splits, args):
 def run_random_search(splits, args, seed, directory, same_pipeline=False):
     keras.utils.set_random_seed(seed)
     tuner = kt.RandomSearch(
-        kpn.NASHyperModel(splits.input_shape, splits.num_classes),
+        hypermodel(splits, args),
         objective="val_accuracy", max_trials=args.trials, seed=seed,
         directory=directory, overwrite=True,
         project_name=f"random_{seed}_{'cached' if same_pipeline else 'numpy'}",
@@ -81,7 +89,7 @@ def run_random_search(splits, args, seed, directory, same_pipeline=False):
 def run_prune_search(splits, args, seed, directory):
     keras.utils.set_random_seed(seed)
     tuner = kpn.PruneSearch(
-        kpn.NASHyperModel(splits.input_shape, splits.num_classes),
+        hypermodel(splits, args),
         objective="val_accuracy", max_trials=args.trials, seed=seed,
         directory=directory, project_name=f"prune_{seed}", overwrite=True,
         progress=False,
@@ -118,7 +126,7 @@ def candidate_values(tuner):
 
 def worker(args):
     """One measurement in a fresh process, printed as a JSON line."""
-    splits = datasets.load("digits", seed=args.seed)
+    splits = compare.load_splits(args.dataset, args.seed)
     result = {"seed": args.seed, "run": args.worker}
     if args.worker in ("random", "random-same-pipeline"):
         tuner, wall, epochs = run_random_search(
@@ -134,7 +142,7 @@ def worker(args):
     elif args.worker == "floor":
         # Reload the finished PruneSearch project: same candidates, same epochs.
         tuner = kpn.PruneSearch(
-            kpn.NASHyperModel(splits.input_shape, splits.num_classes),
+            hypermodel(splits, args),
             objective="val_accuracy", max_trials=args.trials, seed=args.seed,
             directory=args.directory, project_name=f"prune_{args.seed}",
         )
@@ -148,6 +156,7 @@ def measure(args, run, seed, directory, backend="tensorflow"):
         "--seed", str(seed), "--directory", directory,
         "--trials", str(args.trials), "--epochs", str(args.epochs),
         "--batch-size", str(args.batch_size), "--backend", backend,
+        "--dataset", args.dataset,
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
@@ -160,6 +169,8 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dataset", default="digits", choices=sorted(compare.DATASETS),
+                        help="a `compare` dataset (default digits, dense)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument(
         "--same-pipeline-random-search", action="store_true",
@@ -205,7 +216,7 @@ def main(argv=None):
                 rows.append(compare_row(args, seed, directory, prune_run, floor_run, backend))
 
     print()
-    print(f"digits, max_trials={args.trials}, epochs={args.epochs}, "
+    print(f"{args.dataset}, max_trials={args.trials}, epochs={args.epochs}, "
           f"batch_size={args.batch_size}, seeds {args.seeds}, keras {keras.__version__}, "
           f"keras_tuner {kt.__version__}; wall / floor per backend:")
     print("| backend | PruneSearch wall seconds | floor seconds | overhead (wall / floor) |")
@@ -262,7 +273,7 @@ def print_comparison(args, rows, backend):
 
     print()
     print(
-        f"digits, max_trials={args.trials}, epochs={args.epochs}, "
+        f"{args.dataset}, max_trials={args.trials}, epochs={args.epochs}, "
         f"batch_size={args.batch_size}, mean of {len(rows)} seed(s) "
         f"{args.seeds}, keras {keras.__version__} ({backend}), "
         f"keras_tuner {kt.__version__}"

@@ -298,8 +298,6 @@ def run_search(args):
             validation_data=(splits.x_val, splits.y_val),
             verbose=0,
         )
-    if workers.is_worker:
-        return 0
     plan = culling.planned_epochs(
         args.trials, args.epochs, args.cull_fraction, args.min_survivors,
         args.epochs_per_round,

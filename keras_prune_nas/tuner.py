@@ -72,6 +72,29 @@ def _best_epochs(trial, objective_name):
     return None if step is None else step + 1
 
 
+def models_to_check(held, trained_id, unit_start, checked_all_at, remote_oracle):
+    """Which held candidates to ask the oracle about after a unit.
+
+    Args:
+        held: The trial ids of the models this process holds.
+        trained_id: The candidate whose unit just ended (None: check all).
+        unit_start: The epoch that unit began at (None if unknown).
+        checked_all_at: The `unit_start` of the last check of every model.
+        remote_oracle: Whether each question is a request to the chief.
+
+    Returns:
+        `(trial_ids, checked_all_at)`: every held model, unless the oracle is
+        remote and no new round began since the last full check; then only
+        `trained_id` (the oracle ends a candidate only at a round's barrier
+        or at the end of its own unit).
+    """
+    if not remote_oracle or trained_id is None:
+        return list(held), checked_all_at
+    if unit_start is not None and unit_start > checked_all_at:
+        return list(held), unit_start
+    return [trial_id for trial_id in held if trial_id == trained_id], checked_all_at
+
+
 @dataclasses.dataclass
 class Unit:
     """One execution of one candidate in the current round.
@@ -230,6 +253,9 @@ class RoundSearch(tuner_module.Tuner):
         # Candidates this process rebuilt from a checkpoint to go on training
         # (not held live: evicted, or last trained by another worker).
         self.checkpoint_resumes = 0
+        # A worker's live models are checked for culls once per round: the
+        # first epoch of the unit at the last full check.
+        self._checked_all_at_epoch = -1
         if dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle():
             # The chief owns the project directory: a worker that wiped it
             # would delete what the others are writing.
@@ -560,7 +586,7 @@ class RoundSearch(tuner_module.Tuner):
             self._unit = None
             return
         super().on_trial_end(trial)
-        self._release_ended()
+        self._release_ended(trial.trial_id, unit.reported if unit is not None else None)
 
     def _lease_lost(self):
         """True if this worker has been silent so long the chief gave up."""
@@ -678,9 +704,19 @@ class RoundSearch(tuner_module.Tuner):
                 trial.trial_id, execution, {best} if execution == 0 else set()
             )
 
-    def _release_ended(self):
-        """Ends the callbacks of ended candidates, frees them, trims files."""
-        for trial_id in self.live_models.trial_ids():
+    def _release_ended(self, trained_id=None, unit_start=None):
+        """Ends the callbacks of ended candidates, frees them, trims files.
+
+        After a unit of `trained_id` that began at epoch `unit_start`. A
+        worker asks the chief, one request per model, which with a few dozen
+        models held cost more than the epoch itself: it checks them all once
+        per round (`models_to_check`).
+        """
+        trial_ids, self._checked_all_at_epoch = models_to_check(
+            self.live_models.trial_ids(), trained_id, unit_start,
+            self._checked_all_at_epoch, remote_oracle=self._is_worker(),
+        )
+        for trial_id in trial_ids:
             trial = self.oracle.get_trial(trial_id)
             if trial.status in ENDED:
                 for model in self.live_models.release(trial_id):

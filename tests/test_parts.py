@@ -17,6 +17,7 @@ from keras_prune_nas.leases import LeaseTable
 from keras_prune_nas.live_models import LiveModel
 from keras_prune_nas.live_models import LiveModelCache
 from keras_prune_nas.plan import RoundPlan
+from keras_prune_nas.tuner import models_to_check
 
 
 # ----------------------------------------------------------------------
@@ -251,3 +252,29 @@ def test_simulation_plays_a_prune_search_to_its_end(tmp_path):
     assert best.hyperparameters.get("quality") == max(
         t.hyperparameters.get("quality") for t in oracle.trials.values()
     )
+
+
+@pytest.mark.parametrize(
+    "trained_id, unit_start, checked_all_at, remote, expected",
+    [
+        # One process: every held model, every time (a look-up each).
+        ("1", 3, 3, False, (["0", "1", "2"], 3)),
+        # A worker's first unit of a round: every model, and it remembers.
+        ("1", 4, 3, True, (["0", "1", "2"], 4)),
+        # The other units of that round: only the one just trained.
+        ("2", 4, 4, True, (["2"], 4)),
+        # A unit that began at an earlier epoch (a candidate moved in late).
+        ("0", 2, 4, True, (["0"], 4)),
+        # Unknown start (the unit failed before it began): only that one.
+        ("1", None, 4, True, (["1"], 4)),
+        # No unit (the end of the search): every model.
+        (None, None, 4, True, (["0", "1", "2"], 4)),
+        # A candidate not held here: nothing to ask.
+        ("7", 4, 4, True, ([], 4)),
+    ],
+)
+def test_a_worker_asks_about_every_model_it_holds_once_per_round(
+    trained_id, unit_start, checked_all_at, remote, expected
+):
+    assert models_to_check(["0", "1", "2"], trained_id, unit_start, checked_all_at,
+                           remote_oracle=remote) == expected
