@@ -13,7 +13,7 @@ same input pipeline). Every search runs in a fresh process.
     python benchmarks/vs_random_search.py                 # 3 seeds, 50 trials, 20 epochs
     python benchmarks/vs_random_search.py --seeds 0 --trials 20 --epochs 8
     python benchmarks/vs_random_search.py --backend tensorflow,jax --overhead-only
-    python benchmarks/vs_random_search.py --backend tensorflow,jax,torch --overhead-only \
+    python benchmarks/vs_random_search.py --backend tensorflow,jax,torch --search-only \
         --dataset mnist1d-conv --seeds 0
 """
 
@@ -184,6 +184,9 @@ def main(argv=None):
     )
     parser.add_argument("--overhead-only", action="store_true",
                         help="skip RandomSearch: PruneSearch and its floor only")
+    parser.add_argument("--search-only", action="store_true",
+                        help="PruneSearch alone on each backend (which is fastest), "
+                        "no floor, no RandomSearch")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--directory", default=None, help=argparse.SUPPRESS)
@@ -201,6 +204,12 @@ def main(argv=None):
             # whichever search runs first.
             for backend in backends:
                 prune_run = measure(args, "prune", seed, directory, backend)
+                if args.search_only:
+                    overhead[backend].append((prune_run["wall"], None, prune_run["epochs"]))
+                    print(f"seed {seed} {backend}: PruneSearch {prune_run['epochs']} epochs "
+                          f"{prune_run['wall']:.1f} s, test accuracy "
+                          f"{prune_run['test_acc']:.4f}", flush=True)
+                    continue
                 floor_run = measure(args, "floor", seed, directory, backend)
                 overhead[backend].append(
                     (prune_run["wall"], floor_run["wall"], prune_run["epochs"])
@@ -219,6 +228,13 @@ def main(argv=None):
     print(f"{args.dataset}, max_trials={args.trials}, epochs={args.epochs}, "
           f"batch_size={args.batch_size}, seeds {args.seeds}, keras {keras.__version__}, "
           f"keras_tuner {kt.__version__}; wall / floor per backend:")
+    if args.search_only:
+        print("| backend | PruneSearch wall seconds | epochs |")
+        print("| --- | --- | --- |")
+        for backend, runs in overhead.items():
+            print(f"| {backend} | {statistics.mean(run[0] for run in runs):.1f} | "
+                  f"{statistics.mean(run[2] for run in runs):.0f} |")
+        return 0
     print("| backend | PruneSearch wall seconds | floor seconds | overhead (wall / floor) |")
     print("| --- | --- | --- | --- |")
     for backend, runs in overhead.items():

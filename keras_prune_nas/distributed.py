@@ -15,7 +15,7 @@ import time
 from concurrent import futures
 
 # Seconds a worker waits at the round barrier before asking again.
-IDLE_POLL_SECONDS = 0.2
+IDLE_POLL_SECONDS = 0.05
 # Seconds between the chief's checks for expired leases and the end.
 CHIEF_POLL_SECONDS = 0.2
 

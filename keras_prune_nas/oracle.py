@@ -38,6 +38,8 @@ from keras_prune_nas import files
 from keras_prune_nas.candidates import Candidate
 from keras_prune_nas.leases import LeaseTable
 from keras_prune_nas.plan import RoundPlan
+from keras_prune_nas.unit_costs import UnitCosts
+from keras_prune_nas.unit_costs import worth_moving
 
 TrialStatus = trial_module.TrialStatus
 
@@ -51,13 +53,18 @@ PARAMETER_COUNT_METRIC = "num_parameters"
 STATE_KEY = "round_oracle"
 
 
-def choose_waiting_candidate(waiting, worker_of, tuner_id, live_workers):
+def choose_waiting_candidate(
+    waiting, worker_of, tuner_id, live_workers, unit_seconds=None, rebuild_seconds=None
+):
     """Which of `waiting` (in population order) `tuner_id` should train.
 
     Its own candidates first (`worker_of[trial_id] == tuner_id`), then those
-    of no worker or of a worker no longer in `live_workers`, then the last
-    of the live worker with the most waiting (ties: the smallest id), so
-    that an idle worker never waits while work does. None if none waits.
+    of no worker or of a worker no longer in `live_workers`. Otherwise the
+    last waiting candidate of the live worker with the most waiting work
+    (in seconds where `unit_seconds` knows every one of them, else in
+    candidates; ties: the smallest id), if taking it is `worth_moving`:
+    the taker must rebuild it (`rebuild_seconds`). None if nothing waits or
+    waiting for the busy worker is faster.
     """
     if not waiting:
         return None
@@ -67,9 +74,26 @@ def choose_waiting_candidate(waiting, worker_of, tuner_id, live_workers):
     for trial_id in waiting:
         if worker_of[trial_id] is None or worker_of[trial_id] not in live_workers:
             return trial_id
-    counts = collections.Counter(worker_of[trial_id] for trial_id in waiting)
-    busiest = min(counts, key=lambda worker: (-counts[worker], worker))
-    return [trial_id for trial_id in waiting if worker_of[trial_id] == busiest][-1]
+    unit_seconds = unit_seconds or {}
+    rebuild_seconds = rebuild_seconds or {}
+    queues = collections.defaultdict(list)
+    for trial_id in waiting:
+        queues[worker_of[trial_id]].append(trial_id)
+
+    def remaining(worker):
+        costs = [unit_seconds.get(trial_id) for trial_id in queues[worker]]
+        return None if None in costs else sum(costs)
+
+    if all(remaining(worker) is not None for worker in queues):
+        busiest = min(queues, key=lambda worker: (-remaining(worker), worker))
+    else:
+        busiest = min(queues, key=lambda worker: (-len(queues[worker]), worker))
+    taken = queues[busiest][-1]
+    if not worth_moving(
+        unit_seconds.get(taken), rebuild_seconds.get(taken), remaining(busiest)
+    ):
+        return None
+    return taken
 
 
 def format_score(score):
@@ -230,8 +254,8 @@ class RoundOracle(keras_tuner.Oracle):
             complexity_penalty * log10(parameters) (plus, for an objective to
             minimize): a model ten times larger must be this much better to
             rank the same. Defaults to 0 (no penalty).
-        clock: The function that tells the leases the time (monotonic
-            seconds). Defaults to `time.monotonic`.
+        clock: The function that tells the leases and `unit_costs` the time
+            (monotonic seconds). Defaults to `time.monotonic`.
     """
 
     # How the tuner of this oracle is called, in messages.
@@ -272,6 +296,7 @@ class RoundOracle(keras_tuner.Oracle):
         self.lease_timeout = lease_timeout
         self.complexity_penalty = complexity_penalty
         self.leases = LeaseTable(lease_timeout, clock=clock)
+        self.unit_costs = UnitCosts(clock=clock)
         self._display = RoundDisplay(oracle=self)
         self.phase = PHASE_SELECTION if self.plan.rounds else PHASE_FINALISTS
         self.round = 0
@@ -478,8 +503,9 @@ class RoundOracle(keras_tuner.Oracle):
             self.persist()
         if trial is not None:
             return trial
-        if self.ongoing_trials:
-            # Other workers are still on this round: wait at the barrier.
+        if self.ongoing_trials or self._waiting_candidates():
+            # Other workers are still on this round (or about to take their
+            # own candidates): wait at the barrier.
             return trial_module.Trial(self.get_space(), status=TrialStatus.IDLE)
         if self.phase != PHASE_FINISHED:
             raise RuntimeError(
@@ -522,25 +548,38 @@ class RoundOracle(keras_tuner.Oracle):
         return None
 
     def _next_waiting_candidate(self, tuner_id=None):
-        """A candidate that has not trained this round and nobody holds.
+        """A candidate for `tuner_id` that has not trained this round.
 
         With several workers, a candidate stays with the worker that trained
         it last (which may hold it live: no rebuild, no checkpoint to load):
         `tuner_id` gets its own candidates first, then those nobody has or
-        whose worker is gone, and only then, rather than wait idle, the last
-        waiting candidate of the worker with the most left.
+        whose worker is gone, and only then, where that is faster than
+        waiting for it (`unit_costs`), the last waiting candidate of the
+        worker with the most work left.
         """
         target = self.unit_target()
+        waiting = self._waiting_candidates()
+        unit_seconds = {}
+        for trial_id in waiting:
+            per_epoch = self.unit_costs.epoch_seconds(trial_id)
+            unit_seconds[trial_id] = per_epoch and per_epoch * (
+                target - self.candidates[trial_id].epochs_done
+            )
+        return choose_waiting_candidate(
+            waiting, {trial_id: self.candidates[trial_id].worker for trial_id in waiting},
+            tuner_id, self.tuner_ids, unit_seconds,
+            {trial_id: self.unit_costs.build_seconds(trial_id) for trial_id in waiting},
+        )
+
+    def _waiting_candidates(self):
+        """The candidates that have not trained this round and nobody holds."""
+        target = self.unit_target()
         held = {trial.trial_id for trial in self.ongoing_trials.values()}
-        waiting = [
+        return [
             trial_id for trial_id in self.population()
             if trial_id not in held and not self.candidates[trial_id].done
             and self.candidates[trial_id].epochs_done < target
         ]
-        return choose_waiting_candidate(
-            waiting, {trial_id: self.candidates[trial_id].worker for trial_id in waiting},
-            tuner_id, self.tuner_ids,
-        )
 
     def _unit_reported_in_full(self, trial_id):
         trial = self.trials[trial_id]
@@ -553,8 +592,13 @@ class RoundOracle(keras_tuner.Oracle):
         trial = self.trials[trial_id]
         # The epochs a crashed attempt reported stay: the worker continues
         # from its last checkpoint, and its first report says from where.
-        self.candidates[trial_id].awaiting_first_report = True
-        self.candidates[trial_id].worker = tuner_id
+        candidate = self.candidates[trial_id]
+        self.unit_costs.start(
+            trial_id, candidate.epochs_done,
+            builds=candidate.epochs_done == 0 or candidate.worker != tuner_id,
+        )
+        candidate.awaiting_first_report = True
+        candidate.worker = tuner_id
         trial.status = TrialStatus.RUNNING
         self.ongoing_trials[tuner_id] = trial
         self.persist(trial_id)
@@ -582,6 +626,7 @@ class RoundOracle(keras_tuner.Oracle):
             values=dict(trial.hyperparameters.values), worker=tuner_id
         )
         self.ongoing_trials[tuner_id] = trial
+        self.unit_costs.start(trial_id, 0, builds=True)
         self.persist(trial_id)
         return trial
 
@@ -652,6 +697,8 @@ class RoundOracle(keras_tuner.Oracle):
         for tuner_id, silent in expired.items():
             self.tuner_ids.discard(tuner_id)
             trial = self.ongoing_trials.pop(tuner_id, None)
+            if trial is not None:
+                self.unit_costs.cancel(trial.trial_id)
             self.expired_leases.append(
                 {
                     "tuner_id": tuner_id,
@@ -703,9 +750,11 @@ class RoundOracle(keras_tuner.Oracle):
         self._record_values(own)
 
         if trial.status in (TrialStatus.INVALID, TrialStatus.FAILED):
+            self.unit_costs.cancel(own.trial_id)
             self._record_failure(own, trial)
         else:
             self._record_success(own)
+            self.unit_costs.end(own.trial_id, self.candidates[own.trial_id].epochs_done)
         self._advance()
         self.persist(own.trial_id)
 
@@ -790,7 +839,7 @@ class RoundOracle(keras_tuner.Oracle):
             return False
         if self.may_sample() or self.ongoing_trials:
             return False
-        if self._next_waiting_candidate() is not None:
+        if self._waiting_candidates():
             return False
         population = self.population()
         if self.phase == PHASE_SELECTION:

@@ -40,14 +40,18 @@ def rising_curve(trial, epoch):
     return quality * (1 - 0.5 ** (epoch + 1))
 
 
-def run_unit(oracle, tuner_id="tuner0", curve=rising_curve, fail=None, parameters=None):
+def run_unit(oracle, tuner_id="tuner0", curve=rising_curve, fail=None, parameters=None,
+             allow_idle=False):
     """Plays one unit of work. Returns the trial, or None when the search ended.
 
     `parameters(trial)`, if given, is reported as the model's parameter count.
+    With `allow_idle`, an IDLE answer (wait at the barrier) is returned as is.
     """
     trial = oracle.create_trial(tuner_id)
     if trial.status == TrialStatus.STOPPED:
         return None
+    if allow_idle and trial.status == TrialStatus.IDLE:
+        return trial
     assert trial.status == TrialStatus.RUNNING
     if fail is not None and fail(trial):
         trial.status = TrialStatus.FAILED
@@ -581,14 +585,85 @@ def test_choose_waiting_candidate_keeps_candidates_with_their_worker():
     assert choose_waiting_candidate([], worker_of, "a", live) is None
 
 
+def test_an_idle_worker_takes_a_candidate_only_when_that_is_faster_than_waiting():
+    from keras_prune_nas.oracle import choose_waiting_candidate
+
+    worker_of = {"00": "b", "01": "b", "02": "b", "03": "c", "04": "c"}
+    live = {"a", "b", "c"}
+    seconds = {"00": 1.0, "01": 1.0, "02": 1.0, "03": 4.0, "04": 4.0}
+    # b's three 1-second epochs against a rebuild of 0.5 s + 1 s: take b's last.
+    rebuild = {trial_id: 0.5 for trial_id in worker_of}
+    assert choose_waiting_candidate(["00", "01", "02"], worker_of, "a", live,
+                                    seconds, rebuild) == "02"
+    # A rebuild of 2.5 s: b is done first; wait.
+    rebuild = {trial_id: 2.5 for trial_id in worker_of}
+    assert choose_waiting_candidate(["00", "01", "02"], worker_of, "a", live,
+                                    seconds, rebuild) is None
+    # The most work in seconds (c: 8 s), not in candidates (b: 3).
+    assert choose_waiting_candidate(["00", "01", "02", "03", "04"], worker_of, "a", live,
+                                    seconds, rebuild) == "04"
+    # A worker's only candidate is never worth taking: rebuilding costs extra.
+    assert choose_waiting_candidate(["03"], worker_of, "a", live,
+                                    seconds, {"03": 0.01}) is None
+    # Unknown costs: take it rather than wait without evidence.
+    assert choose_waiting_candidate(["00", "01"], worker_of, "a", live,
+                                    {"00": None, "01": 1.0}, rebuild) == "01"
+
+
+@pytest.mark.parametrize("build_seconds, expect_move", [(10.0, False), (0.5, True)])
+def test_the_oracle_weighs_a_rebuild_against_waiting(tmp_path, build_seconds, expect_move):
+    now = [0.0]
+    oracle = make_oracle(tmp_path, max_trials=8, epochs=6, cull_fraction=0.15,
+                         min_survivors=2, patience=None, clock=lambda: now[0])
+    holder = {}
+
+    def play(tuner_id):
+        """One unit: a 1-second epoch, plus the build where the model is new here."""
+        def timed_curve(trial, epoch):
+            if holder.get(trial.trial_id) != tuner_id:
+                now[0] += build_seconds
+                holder[trial.trial_id] = tuner_id
+            now[0] += 1.0
+            return rising_curve(trial, epoch)
+
+        return run_unit(oracle, tuner_id=tuner_id, curve=timed_curve)
+
+    # Round 1: a builds six candidates, b two.
+    for tuner_id in "aaaaaabb":
+        play(tuner_id)
+    assert oracle.round == 1
+    mine = {w: [t for t in oracle.population() if oracle.candidates[t].worker == w]
+            for w in "ab"}
+    assert len(mine["a"]) >= 5 and 1 <= len(mine["b"]) <= 2
+    # Round 2: b trains its own, then has nothing of its own left.
+    for _ in mine["b"]:
+        assert play("b").trial_id in mine["b"]
+    answer = oracle.create_trial("b")
+    if expect_move:
+        # a's epochs (1 s each) outweigh a rebuild of 0.5 s: b takes a's last.
+        assert answer.trial_id == mine["a"][-1]
+        assert oracle.unit_costs.build_seconds(answer.trial_id) == pytest.approx(0.5)
+    else:
+        # A 10-second rebuild costs more than a's whole round: b waits.
+        assert answer.status == TrialStatus.IDLE
+        assert not oracle.ongoing_trials
+
+
 def test_two_workers_keep_their_candidates_from_round_to_round(tmp_path):
+    now = [0.0]
     oracle = make_oracle(tmp_path, max_trials=16, epochs=6, cull_fraction=0.2,
-                         min_survivors=4, patience=None)
-    moves = own_available = units = 0
+                         min_survivors=4, patience=None, clock=lambda: now[0])
+
+    def one_second_epochs(trial, epoch):
+        now[0] += 1.0
+        return rising_curve(trial, epoch)
+
+    moves = own_available = units = waits = 0
     turn = 0
     while True:
         tuner_id = ("a", "b")[turn % 2]
         turn += 1
+        assert turn < 10_000, "the oracle never stopped"
         target = oracle.unit_target()
         mine = [
             t for t in oracle.population()
@@ -596,9 +671,13 @@ def test_two_workers_keep_their_candidates_from_round_to_round(tmp_path):
             and oracle.candidates[t].epochs_done < target
         ]
         previous = {t: c.worker for t, c in oracle.candidates.items()}
-        trial = run_unit(oracle, tuner_id=tuner_id)
+        trial = run_unit(oracle, tuner_id=tuner_id, curve=one_second_epochs, allow_idle=True)
         if trial is None:
             break
+        if trial.status == TrialStatus.IDLE:
+            # Only the other worker's last candidate waits: as fast to wait.
+            waits += 1
+            continue
         units += 1
         if mine:
             own_available += 1
