@@ -227,7 +227,8 @@ def main(argv=None):
     print()
     print(f"{args.dataset}, max_trials={args.trials}, epochs={args.epochs}, "
           f"batch_size={args.batch_size}, seeds {args.seeds}, keras {keras.__version__}, "
-          f"keras_tuner {kt.__version__}; wall / floor per backend:")
+          f"keras_tuner {kt.__version__}; "
+          + ("PruneSearch per backend:" if args.search_only else "wall / floor per backend:"))
     if args.search_only:
         print("| backend | PruneSearch wall seconds | epochs |")
         print("| --- | --- | --- |")
