@@ -80,17 +80,17 @@ def choose_waiting_candidate(
     for trial_id in waiting:
         queues[worker_of[trial_id]].append(trial_id)
 
-    def remaining(worker):
-        costs = [unit_seconds.get(trial_id) for trial_id in queues[worker]]
-        return None if None in costs else sum(costs)
-
-    if all(remaining(worker) is not None for worker in queues):
-        busiest = min(queues, key=lambda worker: (-remaining(worker), worker))
-    else:
+    remaining = {}
+    for worker, queue in queues.items():
+        costs = [unit_seconds.get(trial_id) for trial_id in queue]
+        remaining[worker] = None if None in costs else sum(costs)
+    if None in remaining.values():
         busiest = min(queues, key=lambda worker: (-len(queues[worker]), worker))
+    else:
+        busiest = min(queues, key=lambda worker: (-remaining[worker], worker))
     taken = queues[busiest][-1]
     if not worth_moving(
-        unit_seconds.get(taken), rebuild_seconds.get(taken), remaining(busiest)
+        unit_seconds.get(taken), rebuild_seconds.get(taken), remaining[busiest]
     ):
         return None
     return taken
@@ -558,7 +558,7 @@ class RoundOracle(keras_tuner.Oracle):
         worker with the most work left.
         """
         target = self.unit_target()
-        waiting = self._waiting_candidates()
+        waiting = self._waiting_candidates(target)
         unit_seconds = {}
         for trial_id in waiting:
             per_epoch = self.unit_costs.epoch_seconds(trial_id)
@@ -571,9 +571,10 @@ class RoundOracle(keras_tuner.Oracle):
             {trial_id: self.unit_costs.build_seconds(trial_id) for trial_id in waiting},
         )
 
-    def _waiting_candidates(self):
-        """The candidates that have not trained this round and nobody holds."""
-        target = self.unit_target()
+    def _waiting_candidates(self, target=None):
+        """The candidates that have not trained up to `target` (this round's,
+        by default) and nobody holds."""
+        target = self.unit_target() if target is None else target
         held = {trial.trial_id for trial in self.ongoing_trials.values()}
         return [
             trial_id for trial_id in self.population()
