@@ -292,16 +292,6 @@ def _validate_direction(direction, rank_by="best"):
         )
 
 
-def _train_finalist(curves, row, start, length, direction, patience):
-    """Epochs a finalist reaches: it trains on from `start` with early stopping."""
-    trained = start
-    while trained < length:
-        trained += 1
-        if culling.should_stop_early(_curve(curves, row, trained), direction, patience):
-            break
-    return trained
-
-
 def _result(rule, curves, trained, candidates, direction, penalties=None):
     """The pick among `candidates` after `trained` epochs each, and its regret."""
     count, length = curves.shape
@@ -370,10 +360,11 @@ def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
     _validate_direction(direction, rank_by)
     if rule == "prune":
         culling.validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round)
-        penalties = _penalties(curves.shape[0], parameters, complexity_penalty, direction)
+        _check_parameters(curves.shape[0], parameters, complexity_penalty)
         return _replay_prune(
             curves, direction, cull_fraction, min_survivors, epochs_per_round,
-            patience, rank_by, penalties,
+            patience, rank_by, parameters if complexity_penalty else None,
+            complexity_penalty,
         )
     if rule == "secretary":
         checks.require_int("probe_epochs", probe_epochs, 1,
@@ -385,79 +376,68 @@ def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
     raise ValueError(f"`rule` must be one of {RULES}. Received: rule={rule!r}.")
 
 
-def _penalties(count, parameters, complexity_penalty, direction):
+def _check_parameters(count, parameters, complexity_penalty):
     culling.validate_complexity_penalty(complexity_penalty)
-    if not complexity_penalty:
-        return [0.0] * count
-    if parameters is None or len(parameters) != count:
+    if complexity_penalty and (parameters is None or len(parameters) != count):
         raise ValueError(
             "`complexity_penalty` needs `parameters`: one parameter count per "
             f"candidate ({count})."
         )
-    # The penalty alone, to add to any score.
-    return [
-        culling.penalized_score(0.0, int(p), complexity_penalty, direction)
-        for p in parameters
-    ]
+
+
+def _replay_engine(curves, direction, policy, rule, epochs_per_round, patience,
+                   rank_by, parameters=None, complexity_penalty=0.0):
+    """Runs the search's own engine on recorded curves (one worker)."""
+    from keras_prune_nas.engine import RoundEngine
+    from keras_prune_nas.engine import play
+
+    count, length = curves.shape
+    missing = np.ma.getmaskarray(curves)
+    engine = RoundEngine(
+        policy, max_candidates=count, direction=direction, rank_by=rank_by,
+        complexity_penalty=complexity_penalty, patience=patience,
+        epochs_per_round=epochs_per_round,
+        sample=lambda candidate_id: {"row": int(candidate_id)}, name=rule,
+    )
+    engine.set_epochs(length)
+
+    def objective(work, epoch):
+        row = work.values["row"]
+        if missing[row, epoch]:
+            raise ValueError(
+                f"The {rule} replay needs epoch {epoch + 1} of candidate {row}, "
+                "which was never recorded (the candidate was culled or "
+                "stopped). Replay needs complete curves: those of a "
+                "RandomSearch, or a search with patience=None and no cull."
+            )
+        return float(np.ma.getdata(curves)[row, epoch])
+
+    size = None if parameters is None else (lambda work: int(parameters[work.values["row"]]))
+    play.play(engine, objective, parameters=size)
+    trained = [0] * count
+    for cid in engine.population.ids():
+        trained[engine.population[cid].values["row"]] = engine.population.epochs_reported(cid)
+    chosen = int(engine.population[engine.population.results()[0]].values["row"])
+    return _result(rule, curves, trained, [chosen], direction)
 
 
 def _replay_prune(curves, direction, cull_fraction, min_survivors,
-                  epochs_per_round, patience, rank_by, penalties):
-    count, length = curves.shape
-    trained = [0] * count
-    alive = list(range(count))
-    round_index = 0
-    finalists_train = True
-    while len(alive) > min_survivors:
-        end = culling.round_end_epoch(round_index, epochs_per_round, length)
-        for row in alive:
-            trained[row] = end
-        _require_complete(curves, trained, "prune")
-        if end >= length:
-            # The epochs ran out before the finalists were reached.
-            finalists_train = False
-            break
-        scores = {}
-        for row in alive:
-            score = _score(curves, row, end, direction, rank_by)
-            scores[row] = None if score is None else score + penalties[row]
-        culled = {
-            row for row, _ in culling.select_culled(
-                scores, cull_fraction, min_survivors, direction
-            )
-        }
-        alive = [row for row in alive if row not in culled]
-        round_index += 1
-    if finalists_train:
-        for row in alive:
-            trained[row] = _train_finalist(
-                curves, row, trained[row], length, direction, patience
-            )
-    return _result("prune", curves, trained, alive, direction, penalties)
+                  epochs_per_round, patience, rank_by, parameters, complexity_penalty):
+    from keras_prune_nas.engine import CullPolicy
+
+    return _replay_engine(
+        curves, direction, CullPolicy(cull_fraction, min_survivors), "prune",
+        epochs_per_round, patience, rank_by, parameters, complexity_penalty,
+    )
 
 
 def _replay_secretary(curves, direction, probe_epochs, patience):
-    count, length = curves.shape
-    probe = min(probe_epochs, length)
-    observe = culling.secretary_observe_count(count)
-    trained = [0] * count
-    benchmark = None
-    for row in range(count):
-        trained[row] = probe
-        _require_complete(curves, trained, "secretary")
-        score = _score(curves, row, probe, direction)
-        accept = culling.secretary_accepts(
-            row, count, observe, score, benchmark, direction
-        )
-        if accept:
-            trained[row] = _train_finalist(curves, row, probe, length, direction, patience)
-            _require_complete(curves, trained, "secretary")
-            return _result("secretary", curves, trained, [row], direction)
-        if row < observe and culling.is_usable(score):
-            benchmark = score if benchmark is None else (
-                max(benchmark, score) if direction == "max" else min(benchmark, score)
-            )
-    raise AssertionError("the secretary rule accepts the last candidate")
+    from keras_prune_nas.engine import SecretaryPolicy
+
+    return _replay_engine(
+        curves, direction, SecretaryPolicy(curves.shape[0], probe_epochs), "secretary",
+        probe_epochs, patience, "best",
+    )
 
 
 def successive_halving_rungs(count, length, eta=3):

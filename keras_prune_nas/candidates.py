@@ -1,10 +1,10 @@
-"""What the oracle remembers of each candidate besides its keras_tuner Trial.
+"""What the round engine knows of each candidate: a plain record.
 
-A `Trial` holds a candidate's hyperparameters, metrics and status, and is
-saved in its own file. A `Candidate` holds the oracle's bookkeeping between
-rounds, and is saved with the oracle's state. Its `ending` is the oracle's
-record of how the candidate ended, so that trial files a kill left behind
-the oracle's state are brought up to date on reload (`RoundOracle.reload`).
+The engine decides from these records alone (no keras_tuner `Trial`): the
+objective curve, the size, where the candidate stands and how it ended. The
+keras_tuner adapter mirrors them onto its Trials; the record is saved with
+the engine's state, and its `ending` lets the adapter bring trial files that
+a kill left behind the state up to date on reload.
 """
 
 import dataclasses
@@ -29,6 +29,9 @@ class Candidate:
             `status` and `message` it ended with.
         worker: The worker that trained it last (and may hold it live), or
             None before its first unit.
+        curve: The objective value of every epoch reported, in epoch order
+            (a mean over executions where a trial has several).
+        parameters: The model's parameter count, where it was reported.
     """
 
     values: dict = dataclasses.field(default_factory=dict)
@@ -39,6 +42,8 @@ class Candidate:
     awaiting_first_report: bool = True
     ending: Optional[dict] = None
     worker: Optional[str] = None
+    curve: list = dataclasses.field(default_factory=list)
+    parameters: Optional[float] = None
 
     def to_dict(self):
         # Shallow copies: the values and the ending are flat, and the state
@@ -47,6 +52,7 @@ class Candidate:
         data = dict(vars(self))
         data["values"] = dict(self.values)
         data["ending"] = None if self.ending is None else dict(self.ending)
+        data["curve"] = list(self.curve)
         return data
 
     @classmethod

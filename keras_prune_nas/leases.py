@@ -46,7 +46,8 @@ class LeaseTable:
 
     def silent_for(self, worker):
         """Seconds since `worker` was last heard from (0 if never)."""
-        return self.clock() - self._last_seen.setdefault(worker, self.clock())
+        last_seen = self._last_seen.get(worker)
+        return 0.0 if last_seen is None else self.clock() - last_seen
 
     def expire(self, workers):
         """The workers among `workers` silent longer than the timeout.
@@ -60,6 +61,9 @@ class LeaseTable:
         """
         if self.timeout is None:
             return {}
+        for worker in workers:
+            if worker not in self._last_seen:
+                self.touch(worker)
         silence = {worker: self.silent_for(worker) for worker in sorted(workers)}
         expired = {
             worker: seconds for worker, seconds in silence.items()

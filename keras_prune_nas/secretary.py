@@ -15,12 +15,8 @@ cheapest stopping rule to set against PruneSearch's cull.
 import time
 
 from keras_prune_nas import checks
-from keras_prune_nas import culling
-from keras_prune_nas.oracle import PHASE_SELECTION
-from keras_prune_nas.oracle import STATE_KEY
+from keras_prune_nas.engine import SecretaryPolicy
 from keras_prune_nas.oracle import RoundOracle
-from keras_prune_nas.oracle import TrialStatus
-from keras_prune_nas.oracle import format_score
 from keras_prune_nas.plan import RoundPlan
 from keras_prune_nas.tuner import RoundSearch
 
@@ -35,8 +31,8 @@ def _validate_probe_epochs(probe_epochs):
 class SecretaryOracle(RoundOracle):
     """Probes candidates one by one; accepts the first that beats the observed.
 
-    Built on `RoundOracle`: the same trials, per-epoch reports, checkpoints,
-    crash resume and distributed mode. Its one round of selection is the
+    A `RoundOracle` with a `SecretaryPolicy`: the same trials, per-epoch
+    reports, checkpoints, crash resume and distributed mode. Its one round of selection is the
     probe; candidates are handed out one at a time (the rule judges each
     before the next is sampled), so in a distributed search only one worker
     trains until a candidate is accepted.
@@ -78,6 +74,9 @@ class SecretaryOracle(RoundOracle):
         clock=time.monotonic,
     ):
         _validate_probe_epochs(probe_epochs)
+        checks.require_int(
+            "max_trials", max_trials, 1, "the number of candidate architectures sampled"
+        )
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -93,94 +92,30 @@ class SecretaryOracle(RoundOracle):
             lease_timeout=lease_timeout,
             complexity_penalty=complexity_penalty,
             clock=clock,
+            policy=SecretaryPolicy(max_trials, probe_epochs),
         )
         self.probe_epochs = probe_epochs
         self.patience = patience
-        self.observe = culling.secretary_observe_count(max_trials)
-        # The best probe score among the observed candidates.
-        self.benchmark = None
-        self.accepted = None
-        # One entry per judged candidate: trial_id, decision, score.
-        self.decisions = []
 
-    def may_sample(self):
-        # One candidate at a time: each is judged before the next is drawn.
-        return (
-            self.phase == PHASE_SELECTION
-            and not self.ongoing_trials
-            and super().may_sample()
-        )
+    @property
+    def observe(self):
+        """How many candidates are only observed: floor(max_trials / e)."""
+        return self.policy.observe
 
-    def unit_finished(self, trial):
-        """Judges a probed candidate: accept it, or end it."""
-        index = self.start_order.index(trial.trial_id)
-        score = self.score(trial.trial_id)
-        direction = self.objective.direction
-        if culling.secretary_accepts(
-            index, self.max_trials, self.observe, score, self.benchmark, direction
-        ):
-            self.accepted = trial.trial_id
-            self.decisions.append(
-                {"trial_id": trial.trial_id, "decision": "accepted", "score": score}
-            )
-            self.start_finalists(
-                f"the secretary rule accepted candidate {index + 1} of "
-                f"{self.max_trials} with {self.objective.name} "
-                f"{format_score(score)} after {self.probe_epochs} epoch(s) (best "
-                f"observed {format_score(self.benchmark)}); it trains on to "
-                f"epoch {self.epochs}."
-            )
-            return
-        decision = "observed" if index < self.observe else "rejected"
-        if decision == "observed" and culling.is_usable(score):
-            if self.benchmark is None or (
-                score > self.benchmark if direction == "max" else score < self.benchmark
-            ):
-                self.benchmark = score
-        self.decisions.append(
-            {"trial_id": trial.trial_id, "decision": decision, "score": score}
-        )
-        self.end_candidate(
-            trial.trial_id, TrialStatus.STOPPED, self._decision_message(decision, score)
-        )
+    @property
+    def benchmark(self):
+        """The best probe score among the observed candidates."""
+        return self.policy.benchmark
 
-    def round_finished(self, population):
-        # Reached only when every candidate was probed and none accepted.
-        return self.finish(
-            "no candidate was accepted (the last one failed, or the search "
-            "space ran out): the best probed candidate is the result"
-        )
+    @property
+    def accepted(self):
+        """The trial id of the accepted candidate, or None."""
+        return self.policy.accepted
 
-    def _decision_message(self, decision, score):
-        probe = (
-            f"{self.objective.name} {format_score(score)} after "
-            f"{self.probe_epochs} epoch(s)"
-        )
-        if decision == "observed":
-            return (
-                f"Observed only (the secretary rule observes the first "
-                f"{self.observe} of {self.max_trials}): {probe}."
-            )
-        return f"Rejected: {probe} did not beat the best observed."
-
-    def plan_parameters(self):
-        return super().plan_parameters() + ("probe_epochs",)
-
-    def get_state(self):
-        state = super().get_state()
-        state[STATE_KEY].update(
-            benchmark=self.benchmark,
-            accepted=self.accepted,
-            decisions=self.decisions,
-        )
-        return state
-
-    def set_state(self, state):
-        super().set_state(state)
-        own = state[STATE_KEY]
-        self.benchmark = own["benchmark"]
-        self.accepted = own["accepted"]
-        self.decisions = own["decisions"]
+    @property
+    def decisions(self):
+        """One entry per judged candidate: trial_id, decision, score."""
+        return self.policy.decisions
 
 
 class SecretarySearch(RoundSearch):

@@ -86,11 +86,14 @@ def models_to_check(held, trained_id, unit_start, checked_all_at, remote_oracle)
         `(trial_ids, checked_all_at)`: every held model, unless the oracle is
         remote and no new round began since the last full check; then only
         `trained_id` (the oracle ends a candidate only at a round's barrier
-        or at the end of its own unit).
+        or at the end of its own unit). A round's units start at its first
+        epoch, so a unit starting at another epoch than the last full
+        check's (later, or earlier: a new generation or a raised
+        `max_trials` starts over at epoch 0) begins a new round.
     """
     if not remote_oracle or trained_id is None:
         return list(held), checked_all_at
-    if unit_start is not None and unit_start > checked_all_at:
+    if unit_start is not None and unit_start != checked_all_at:
         return list(held), unit_start
     return [trial_id for trial_id in held if trial_id == trained_id], checked_all_at
 

@@ -6,7 +6,6 @@ hyperparameter, so which candidates survive is known in advance.
 
 import copy
 import math
-import time
 
 import keras_tuner as kt
 import pytest
@@ -243,12 +242,14 @@ def test_unit_reported_in_full_before_a_crash_is_not_trained_again(tmp_path):
 
 
 def test_lease_expiry_hands_a_silent_workers_candidate_to_another(tmp_path):
-    oracle = make_oracle(tmp_path, max_trials=12, lease_timeout=0.05, epochs_per_round=2)
+    now = [0.0]
+    oracle = make_oracle(tmp_path, max_trials=12, lease_timeout=0.05, epochs_per_round=2,
+                         clock=lambda: now[0])
     taken = copy.copy(oracle.create_trial("dead"))
     oracle.update_trial(taken.trial_id, {"val_accuracy": 0.1, "loss": 0.9}, step=0)
     # A worker asking again before its lease expires gets its own unit back.
     assert oracle.create_trial("dead").trial_id == taken.trial_id
-    time.sleep(0.1)
+    now[0] = 0.1
     assert oracle.expire_leases() == ["dead"]
     assert "dead" not in oracle.tuner_ids and oracle.ongoing_trials == {}
 
@@ -278,8 +279,9 @@ def test_get_state_set_state_carries_everything(tmp_path):
     # `tried_so_far` is a set, listed in arbitrary order.
     assert sorted(copied.pop("tried_so_far")) == sorted(state.pop("tried_so_far"))
     assert copied == state
-    assert copied["round_oracle"]["round"] == 1  # mid-way through round 2
-    assert len(copied["round_oracle"]["cull_history"]) == 1
+    engine = copied["round_oracle"]["engine"]
+    assert engine["round"] == 1  # mid-way through round 2
+    assert len(engine["policy"]["cull"]["cull_history"]) == 1
 
 
 def test_set_state_refuses_another_tuners_state(tmp_path):
@@ -347,8 +349,8 @@ def test_crashed_unit_is_retried_from_its_last_reported_epoch(tmp_path):
     retry = oracle.create_trial("t")
     assert retry.trial_id == crashed.trial_id
     assert culling_start(oracle, retry) == 2
-    oracle.ongoing_trials.pop("t")
-    run_search(oracle)
+    # Worker "t" asks again and gets its unit back, then plays on.
+    run_search(oracle, tuner_id="t")
 
     # The crash cost nothing: the search is the one without it.
     assert oracle.cull_history == reference.cull_history
@@ -435,11 +437,15 @@ def test_set_epochs_rejects_bad_values(tmp_path):
             oracle.set_epochs(bad)
 
 
-def test_without_an_epoch_budget_one_epoch_is_assumed_as_in_fit(tmp_path):
+def test_without_an_epoch_budget_the_oracle_says_how_to_set_one(tmp_path):
+    # It used to assume one epoch silently: a search driven without
+    # `search(epochs=...)` then trained each candidate for a single epoch.
     oracle = PruneOracle(objective="val_accuracy", max_trials=5)
     oracle._set_project_dir(str(tmp_path), "project")
+    with pytest.raises(RuntimeError, match="epoch budget is not set.*set_epochs"):
+        oracle.create_trial("tuner0")
+    oracle.set_epochs(1)
     trial = oracle.create_trial("tuner0")
-    assert oracle.epochs == 1
     answer = oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5}, step=0)
     assert answer.status == TrialStatus.IDLE
 
@@ -565,49 +571,6 @@ def test_complexity_penalty_changes_the_cull_and_the_pick(tmp_path, penalty, fin
     assert completed == finalists
     assert index(oracle.get_best_trials(1)[0]) == best
     assert oracle.parameter_count(oracle.start_order[0]) == 1_000_000
-
-
-def test_choose_waiting_candidate_keeps_candidates_with_their_worker():
-    from keras_prune_nas.oracle import choose_waiting_candidate
-
-    waiting = ["00", "01", "02", "03", "04"]
-    worker_of = {"00": "b", "01": "a", "02": "b", "03": None, "04": "gone"}
-    live = {"a", "b"}
-    assert choose_waiting_candidate(waiting, worker_of, "a", live) == "01"
-    assert choose_waiting_candidate(waiting, worker_of, "b", live) == "00"
-    # A new worker takes what nobody holds, or a dead worker held.
-    assert choose_waiting_candidate(waiting, worker_of, "c", live | {"c"}) == "03"
-    assert choose_waiting_candidate(["02", "04"], worker_of, "c", live | {"c"}) == "04"
-    # Rather than wait, the last of the worker with the most left.
-    worker_of = {"00": "b", "01": "a", "02": "b", "03": "b"}
-    assert choose_waiting_candidate(["00", "01", "02", "03"], worker_of, "c", live) == "03"
-    assert choose_waiting_candidate(["01", "02"], worker_of, "c", live) == "01"  # tie: a
-    assert choose_waiting_candidate([], worker_of, "a", live) is None
-
-
-def test_an_idle_worker_takes_a_candidate_only_when_that_is_faster_than_waiting():
-    from keras_prune_nas.oracle import choose_waiting_candidate
-
-    worker_of = {"00": "b", "01": "b", "02": "b", "03": "c", "04": "c"}
-    live = {"a", "b", "c"}
-    seconds = {"00": 1.0, "01": 1.0, "02": 1.0, "03": 4.0, "04": 4.0}
-    # b's three 1-second epochs against a rebuild of 0.5 s + 1 s: take b's last.
-    rebuild = {trial_id: 0.5 for trial_id in worker_of}
-    assert choose_waiting_candidate(["00", "01", "02"], worker_of, "a", live,
-                                    seconds, rebuild) == "02"
-    # A rebuild of 2.5 s: b is done first; wait.
-    rebuild = {trial_id: 2.5 for trial_id in worker_of}
-    assert choose_waiting_candidate(["00", "01", "02"], worker_of, "a", live,
-                                    seconds, rebuild) is None
-    # The most work in seconds (c: 8 s), not in candidates (b: 3).
-    assert choose_waiting_candidate(["00", "01", "02", "03", "04"], worker_of, "a", live,
-                                    seconds, rebuild) == "04"
-    # A worker's only candidate is never worth taking: rebuilding costs extra.
-    assert choose_waiting_candidate(["03"], worker_of, "a", live,
-                                    seconds, {"03": 0.01}) is None
-    # Unknown costs: take it rather than wait without evidence.
-    assert choose_waiting_candidate(["00", "01"], worker_of, "a", live,
-                                    {"00": None, "01": 1.0}, rebuild) == "01"
 
 
 @pytest.mark.parametrize("build_seconds, expect_move", [(10.0, False), (0.5, True)])

@@ -217,7 +217,8 @@ def test_store_loads_into_an_unbuilt_model_from_the_build_config(tmp_path):
     fresh = keras.Sequential([keras.layers.Dense(2)])  # no Input: not built
     fresh.compile("adam", "mse")
     store.load("t", fresh, 1)
-    for expected, loaded in zip(trained.weights, fresh.weights):
+    assert fresh.built and len(fresh.weights) == len(trained.weights) > 0
+    for expected, loaded in zip(trained.weights, fresh.weights, strict=True):
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(expected), keras.ops.convert_to_numpy(loaded)
         )
@@ -263,8 +264,13 @@ def test_simulation_plays_a_prune_search_to_its_end(tmp_path):
         ("1", 4, 3, True, (["0", "1", "2"], 4)),
         # The other units of that round: only the one just trained.
         ("2", 4, 4, True, (["2"], 4)),
-        # A unit that began at an earlier epoch (a candidate moved in late).
-        ("0", 2, 4, True, (["0"], 4)),
+        # A unit that began at an earlier epoch: a new NAO generation or a
+        # raised max_trials starts over at epoch 0 (the models culled by the
+        # last round must be released), or a candidate resumed from an older
+        # checkpoint: every model. (This row failed before the fix: after
+        # the epochs restarted a worker never checked its models again.)
+        ("0", 2, 4, True, (["0", "1", "2"], 2)),
+        ("1", 0, 9, True, (["0", "1", "2"], 0)),
         # Unknown start (the unit failed before it began): only that one.
         ("1", None, 4, True, (["1"], 4)),
         # No unit (the end of the search): every model.

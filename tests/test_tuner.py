@@ -340,6 +340,7 @@ def test_culled_and_finished_models_are_released(digits, tmp_path):
 
     x, y, xv, yv = digits
     built = []
+    inspected = []  # (trial ended?, model alive?) per live model checked
 
     class Tracked(kpn.PruneSearch):
         def build_candidate(self, hp):
@@ -351,12 +352,9 @@ def test_culled_and_finished_models_are_released(digits, tmp_path):
             super().on_trial_end(trial)
             gc.collect()
             for ongoing, ref in built:
-                if ongoing is None or ref() is None:
-                    continue
                 status = self.oracle.get_trial(ongoing.trial_id).status
-                assert status not in (TrialStatus.STOPPED, TrialStatus.COMPLETED), (
-                    f"the model of ended candidate {ongoing.trial_id} is still alive"
-                )
+                ended = status in (TrialStatus.STOPPED, TrialStatus.COMPLETED)
+                inspected.append((ended, ref() is not None))
 
     tuner = Tracked(
         build_mlp, objective="val_accuracy", max_trials=10, cull_fraction=0.3,
@@ -364,7 +362,11 @@ def test_culled_and_finished_models_are_released(digits, tmp_path):
     )
     tuner.search(x, y, epochs=5, validation_data=(xv, yv), verbose=0)
     gc.collect()
-    assert len(built) >= 10
+    assert len(built) >= 10 and all(ongoing is not None for ongoing, _ in built)
+    # No model of an ended candidate was alive after any unit, while models
+    # of candidates still in the search were (they are kept between rounds).
+    assert (True, True) not in inspected
+    assert (False, True) in inspected and (True, False) in inspected
     assert [ref for _, ref in built if ref() is not None] == []
 
 

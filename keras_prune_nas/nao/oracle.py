@@ -11,61 +11,23 @@ crash resume, distributed mode. `max_trials` is the total over all
 generations.
 """
 
+import functools
 import time
 
 import numpy as np
 
 from keras_prune_nas import checks
-from keras_prune_nas import culling
-from keras_prune_nas.oracle import PHASE_FINISHED
-from keras_prune_nas.oracle import STATE_KEY
+from keras_prune_nas.nao.policy import TARGET_MODES
+from keras_prune_nas.nao.policy import NAOPolicy
+from keras_prune_nas.nao.policy import generation_sizes  # noqa: F401 (re-exported)
+from keras_prune_nas.nao.policy import rank_targets  # noqa: F401 (re-exported)
+from keras_prune_nas.nao.policy import score_targets  # noqa: F401 (re-exported)
 from keras_prune_nas.oracle import PruneOracle
-from keras_prune_nas.oracle import TrialStatus
-from keras_prune_nas.oracle import epochs_reported
 from keras_prune_nas.tuner import RoundSearch
 
 PROPOSAL_MODES = ("gradient", "wide")
-TARGET_MODES = ("rank", "score")
 # How many of the best architectures lend their neighbours in "wide" mode.
 NEIGHBOUR_SEEDS = 15
-
-
-def generation_sizes(max_trials, generation_size):
-    """Candidates per generation: `max_trials` in as few generations of at
-    most `generation_size` as will hold them, as even as possible, the first
-    the largest."""
-    generations = -(-max_trials // generation_size)
-    base, extra = divmod(max_trials, generations)
-    return [base + (1 if index < extra else 0) for index in range(generations)]
-
-
-def rank_targets(keys):
-    """Targets in [0, 1] from sortable keys: the best 1, the worst 0.
-
-    Ties share the mean of their ranks (scipy's "average" ranking).
-    """
-    from scipy import stats
-
-    if len(keys) == 1:
-        return np.ones(1)
-    order = {key: index for index, key in enumerate(sorted(set(keys)))}
-    ranks = stats.rankdata([order[key] for key in keys], method="average")
-    return (ranks - 1) / (len(keys) - 1)
-
-
-def score_targets(scores, maximize=True):
-    """Targets in [0, 1] min-max normalised from scores; None ranks 0."""
-    signed = np.array(
-        [np.nan if score is None else (score if maximize else -score) for score in scores],
-        dtype=float,
-    )
-    finite = np.isfinite(signed)
-    if not finite.any():
-        return np.zeros(len(signed))
-    low, high = signed[finite].min(), signed[finite].max()
-    targets = np.zeros(len(signed))
-    targets[finite] = (signed[finite] - low) / (high - low) if high > low else 1.0
-    return targets
 
 
 def propose_architectures(
@@ -216,6 +178,21 @@ class NAOOracle(PruneOracle):
                 f"takes {sorted(defaults)}."
             )
         validate_model_parameters(**{**defaults, **self.model_options})
+        checks.require_int(
+            "max_trials", max_trials, 1, "the number of candidate architectures sampled"
+        )
+        propose = functools.partial(
+            self._propose_from, top_k=top_k, proposals=proposals,
+            max_step_size=max_step_size, model_epochs=model_epochs,
+            model_options=self.model_options, seed=seed or 0,
+        )
+        policy = NAOPolicy(
+            max_trials, cull_fraction=cull_fraction, min_survivors=min_survivors,
+            generation_size=generation_size, random_share=random_share,
+            targets=targets, propose=propose,
+            options={"top_k": top_k, "proposals": proposals,
+                     "max_step_size": max_step_size},
+        )
         super().__init__(
             objective=objective, max_trials=max_trials, seed=seed,
             hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
@@ -225,7 +202,7 @@ class NAOOracle(PruneOracle):
             cull_fraction=cull_fraction, min_survivors=min_survivors,
             epochs_per_round=epochs_per_round, patience=patience, rank_by=rank_by,
             lease_timeout=lease_timeout, complexity_penalty=complexity_penalty,
-            clock=clock,
+            clock=clock, policy=policy,
         )
         self.generation_size = generation_size
         self.random_share = random_share
@@ -234,160 +211,53 @@ class NAOOracle(PruneOracle):
         self.max_step_size = max_step_size
         self.model_epochs = model_epochs
         self.targets = targets
-        self.sizes = generation_sizes(max_trials, generation_size)
-        self.generations = len(self.sizes)
-        self.generation = 0
-        # Values proposed for the current generation, not yet sampled.
-        self.queued = []
-        # trial_id -> generation, and "nao" (proposed) or "random"
-        self.generation_of = {}
-        self.origin_of = {}
-        self._origin = "random"
-        # One entry per generation: proposed, random, NAO seconds.
-        self.generation_history = []
-        self._start_generation_plan()
-        self._notified_no_cull = True  # the per-generation message is ours
 
-    def plan_parameters(self):
-        return super().plan_parameters() + (
-            "generation_size", "random_share", "top_k", "proposals", "max_step_size",
-            "targets",
-        )
+    def _propose_from(self, evaluated, targets, count, **options):
+        """The NAO model's proposals over this oracle's search space."""
+        return propose_architectures(self.hyperparameters, evaluated, targets, count, **options)
 
-    def _start_generation_plan(self):
-        size = self.sizes[self.generation]
-        self.plan.rounds = culling.culling_rounds(size, self.cull_fraction, self.min_survivors)
+    # The policy's record, as the README and the benchmarks read it.
+    @property
+    def sizes(self):
+        return self.policy.sizes
 
-    def _generation_end(self):
-        return sum(self.sizes[: self.generation + 1])
+    @property
+    def generations(self):
+        return self.policy.generations
 
-    def may_sample(self):
-        return super().may_sample() and len(self.trials) < self._generation_end()
+    @property
+    def generation(self):
+        return self.policy.generation
 
-    def sample_values(self):
-        while self.queued:
-            values = self.queued.pop(0)
-            if self._compute_values_hash(values) not in self._tried_so_far:
-                self._origin = "nao"
-                return values
-        self._origin = "random"
-        return self._random_values()
+    @property
+    def queued(self):
+        return self.policy.queued
 
-    def _record_values(self, trial):
-        super()._record_values(trial)
-        self.generation_of.setdefault(trial.trial_id, self.generation)
-        self.origin_of.setdefault(trial.trial_id, self._origin)
+    @property
+    def generation_of(self):
+        return self.policy.generation_of
 
-    def finalists_finished(self, reason="the finalists are trained"):
-        if self.generation + 1 >= self.generations or self.space_exhausted:
-            return self.finish(reason)
-        started = time.perf_counter()
-        proposed = self._propose(self.sizes[self.generation + 1])
-        seconds = time.perf_counter() - started
-        self.generation += 1
-        self.queued = proposed
-        self.generation_history.append(
-            {"generation": self.generation, "proposed": len(proposed),
-             "random": self.sizes[self.generation] - len(proposed),
-             "nao_seconds": round(seconds, 2)}
-        )
-        self._start_generation_plan()
-        message = (
-            f"NAO generation {self.generation + 1} of {self.generations}: "
-            f"{len(proposed)} proposed, {self.sizes[self.generation] - len(proposed)} "
-            f"random ({seconds:.1f} s)."
-        )
-        if self.plan.rounds:
-            return self.start_selection(message)
-        self.show(message)
-        return self.start_finalists(
-            f"{self.sizes[self.generation]} candidates train to epoch {self.epochs}."
-        )
+    @property
+    def origin_of(self):
+        return self.policy.origin_of
 
-    # ------------------------------------------------------------------
-    # What NAO learns from, and what it proposes
-    # ------------------------------------------------------------------
+    @property
+    def generation_history(self):
+        return self.policy.generation_history
+
     def evaluated(self):
-        """(trial ids, targets in [0, 1]) of every candidate that has ended.
-
-        With rank targets, a candidate culled after epoch e ranks below
-        every candidate that trained past e (the cull said so); among those
-        that trained as long, by score. Failed candidates rank last. With
-        score targets, the best scores min-max normalised.
-        """
-        ids, keys, scores = [], [], []
-        for trial_id, trial in self.trials.items():
-            if trial.status not in (TrialStatus.STOPPED, TrialStatus.COMPLETED,
-                                    TrialStatus.FAILED):
-                continue
-            score = self.score(trial_id) if trial.status != TrialStatus.FAILED else None
-            usable = culling.is_usable(score)
-            sign = 1.0 if self.objective.direction == "max" else -1.0
-            epochs = epochs_reported(trial, self.objective.name)
-            ids.append(trial_id)
-            keys.append((usable, epochs if usable else 0, sign * score if usable else 0.0))
-            scores.append(score if usable else None)
-        if not ids:
-            return ids, np.zeros(0)
-        if self.targets == "score":
-            return ids, score_targets(scores, self.objective.direction == "max")
-        return ids, rank_targets(keys)
+        """(trial ids, targets in [0, 1]) of every candidate that has ended
+        (see `NAOPolicy.evaluated`)."""
+        return self.policy.evaluated(self.engine)
 
     def candidate_table(self):
         """One dict per candidate, in the order they started: `trial_id`,
         `generation`, `origin` ("nao" or "random"), `status`, `epochs`
         trained and `score` (None before its first report)."""
-        rows = []
-        for trial_id in self.start_order:
-            trial = self.trials[trial_id]
-            rows.append({
-                "trial_id": trial_id,
-                "generation": self.generation_of.get(trial_id),
-                "origin": self.origin_of.get(trial_id),
-                "status": trial.status,
-                "epochs": epochs_reported(trial, self.objective.name),
-                "score": self.score(trial_id),
-            })
+        rows = self.policy.candidate_table(self.engine)
+        for row in rows:
+            row["status"] = self.trials[row["trial_id"]].status
         return rows
-
-    def _propose(self, count):
-        wanted = count - int(round(self.random_share * count))
-        ids, targets = self.evaluated()
-        if wanted <= 0 or len(ids) < 2:
-            return []
-        return propose_architectures(
-            self.hyperparameters,
-            [self.trials[trial_id].hyperparameters.values for trial_id in ids],
-            targets, wanted, top_k=self.top_k, proposals=self.proposals,
-            max_step_size=self.max_step_size, model_epochs=self.model_epochs,
-            model_options=self.model_options, seed=self.seed or 0,
-        )
-
-    # ------------------------------------------------------------------
-    # State
-    # ------------------------------------------------------------------
-    def get_state(self):
-        state = super().get_state()
-        state[STATE_KEY].update(
-            generation=self.generation,
-            queued=self.queued,
-            generation_of=self.generation_of,
-            origin_of=self.origin_of,
-            generation_history=self.generation_history,
-        )
-        return state
-
-    def set_state(self, state):
-        super().set_state(state)
-        own = state[STATE_KEY]
-        self.generation = own["generation"]
-        self.queued = own["queued"]
-        self.generation_of = own["generation_of"]
-        self.origin_of = own["origin_of"]
-        self.generation_history = own["generation_history"]
-        if self.phase != PHASE_FINISHED:
-            self._start_generation_plan()
-
 
 
 class NAOSearch(RoundSearch):

@@ -1,0 +1,674 @@
+"""The round engine: every decision of a round-based search, in pure Python.
+
+A search trains its candidates in rounds. Workers ask for work, report every
+epoch, end each unit (one candidate, up to the round's last epoch) and may go
+silent; the engine answers with plain values (`Work`, `WAIT`, `STOP`, whether
+to keep training). Once every candidate has finished round r it asks its
+policy to decide (cull, accept, propose the next generation). It imports no
+keras, keras_tuner or backend: the keras_tuner adapter
+(`keras_prune_nas.oracle`), the replays (`keras_prune_nas.analysis`) and the
+simulations (`keras_prune_nas.engine.play`) all run this same code.
+
+```python
+from keras_prune_nas.engine import CullPolicy, RoundEngine, Work
+
+engine = RoundEngine(CullPolicy(), max_candidates=50, direction="max",
+                     sample=lambda candidate_id: {"row": int(candidate_id)})
+engine.set_epochs(20)
+work = engine.ask("worker")            # Work(candidate_id="00", new=True, ...)
+engine.report_epoch(work.candidate_id, 0, 0.61)
+engine.end_unit(work.candidate_id)
+```
+"""
+
+import dataclasses
+import math
+import time
+from typing import Callable
+from typing import Dict
+from typing import List
+from typing import Mapping
+from typing import Optional
+from typing import Set
+from typing import Union
+
+from keras_prune_nas import checks
+from keras_prune_nas import culling
+from keras_prune_nas.engine.dispatch import choose_waiting_candidate
+from keras_prune_nas.engine.failures import FailurePolicy
+from keras_prune_nas.engine.failures import SearchAborted
+from keras_prune_nas.engine.population import COMPLETED
+from keras_prune_nas.engine.population import FAILED
+from keras_prune_nas.engine.population import Population
+from keras_prune_nas.leases import LeaseTable
+from keras_prune_nas.plan import RoundPlan
+from keras_prune_nas.unit_costs import UnitCosts
+
+SELECTION = "selection"
+FINALISTS = "finalists"
+FINISHED = "finished"
+
+
+@dataclasses.dataclass(frozen=True)
+class Work:
+    """A unit of work: train `candidate_id` up to `target` epochs.
+
+    `new` is True for a candidate just sampled (build it), `again` for the
+    unit the worker already holds (it asked again: a retry or a heartbeat).
+    """
+
+    candidate_id: str
+    values: dict
+    target: int
+    new: bool = False
+    again: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """Nothing to train now: others finish the round (the barrier)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Stop:
+    """The search is over for this worker."""
+
+
+WAIT = Wait()
+STOP = Stop()
+Answer = Union[Work, Wait, Stop]
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochAnswer:
+    """The engine's answer to one epoch's report.
+
+    Attributes:
+        accepted: False if the reporting worker does not hold the candidate
+            (its lease expired): the report was ignored, stop training.
+        keep_training: Whether the unit goes on after this epoch.
+        resumed_from: On a unit's first report, the epoch it resumed from:
+            what was reported from there on before is replaced. Else None.
+    """
+
+    accepted: bool
+    keep_training: bool
+    resumed_from: Optional[int] = None
+
+
+def metrics_finite(metrics: Mapping[str, Optional[float]], names) -> bool:
+    """Whether every one of `names` present in `metrics` is a finite number."""
+    values = [metrics[name] for name in names if name in metrics]
+    return all(value is not None and math.isfinite(float(value)) for value in values)
+
+
+class TextDisplay:
+    """Progress lines on standard output (or none when not `verbose`)."""
+
+    def __init__(self, verbose: bool = False, clock: Callable[[], float] = time.monotonic):
+        self.verbose = verbose
+        self.clock = clock
+        self.started: Optional[float] = None
+
+    def start_clock(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
+
+    def show(self, line: str) -> None:
+        if self.verbose:
+            print(line, flush=True)
+
+    def elapsed(self) -> str:
+        seconds = 0.0 if self.started is None else self.clock() - self.started
+        return f"{seconds:.1f}s"
+
+
+class RoundEngine:
+    """Candidates trained in rounds, a policy's decision after every round.
+
+    The mechanics every round-based strategy shares: candidates sampled one
+    at a time; a unit of work per candidate and round, continued where it
+    stopped; every epoch reported; a barrier at the end of each round;
+    finalists trained to `epochs` with early stopping; leases for workers
+    that go silent; failures contained (`FailurePolicy`). What a strategy
+    decides is its policy's (`keras_prune_nas.engine.policies`).
+
+    Args:
+        policy: A `RoundPolicy` (e.g. `CullPolicy()`).
+        max_candidates: How many candidates are sampled at most.
+        direction: "max" or "min", the objective's direction.
+        rank_by: "best" or "last": what a candidate is ranked by.
+        complexity_penalty: See `culling.penalized_score`.
+        patience: The finalists' early-stopping patience (None: none).
+        epochs_per_round: Epochs every candidate trains between decisions.
+        max_retries: How often a crashed unit is retried.
+        max_consecutive_failures: Failures in a row, before any candidate
+            trained, that stop the search.
+        lease_timeout: Seconds of silence after which a worker is taken for
+            dead, or None to wait for ever.
+        clock: Monotonic seconds, for leases and unit costs.
+        sample: `sample(candidate_id) -> values or None` (None: the space is
+            exhausted). Called when a new candidate is due and the policy
+            proposes none.
+        display: Where progress lines go (`TextDisplay` by default).
+        plan: A `RoundPlan` to use as it is, instead of one made of
+            `epochs_per_round`, `patience` and the policy's rounds.
+        name: How the search is called in messages.
+        objective_name: How the objective is called in messages.
+    """
+
+    def __init__(
+        self,
+        policy,
+        max_candidates: int,
+        direction: str = "max",
+        rank_by: str = "best",
+        complexity_penalty: float = 0.0,
+        patience: Optional[int] = 5,
+        epochs_per_round: int = 1,
+        max_retries: int = 0,
+        max_consecutive_failures: int = 3,
+        lease_timeout: Optional[float] = 60,
+        clock: Callable[[], float] = time.monotonic,
+        sample: Optional[Callable[[str], Optional[dict]]] = None,
+        display=None,
+        plan: Optional[RoundPlan] = None,
+        name: str = "RoundSearch",
+        objective_name: str = "objective",
+    ):
+        self.policy = policy
+        self.max_candidates = max_candidates
+        self.direction = direction
+        self.name = name
+        self.objective_name = objective_name
+        self.population = Population(direction, rank_by, complexity_penalty)
+        self.plan = plan if plan is not None else RoundPlan(
+            epochs_per_round=epochs_per_round,
+            rounds=policy.selection_rounds(max_candidates),
+            patience=patience,
+        )
+        self.failures = FailurePolicy(max_retries, max_consecutive_failures)
+        self.leases = LeaseTable(lease_timeout, clock=clock)
+        self.unit_costs = UnitCosts(clock=clock)
+        self.sample = sample
+        self.display = display if display is not None else TextDisplay()
+        self.phase = SELECTION if self.plan.rounds else FINALISTS
+        self.round = 0
+        self.space_exhausted = False
+        self.workers: Set[str] = set()
+        # worker -> the candidate whose unit it trains now
+        self.holders: Dict[str, str] = {}
+        # One entry per worker taken for dead: worker, candidate_id (or
+        # None), silent_seconds, expired_at (wall-clock time).
+        self.expired_leases: List[dict] = []
+
+    # ------------------------------------------------------------------
+    # For policies: what they read
+    # ------------------------------------------------------------------
+    @property
+    def epochs(self) -> Optional[int]:
+        """The most epochs any candidate trains (None until set)."""
+        return self.plan.epochs
+
+    def unit_target(self) -> int:
+        """Epoch count a unit handed out now trains up to."""
+        return self.plan.unit_target(self.round, self.phase == FINALISTS)
+
+    def alive(self) -> List[str]:
+        return self.population.alive()
+
+    def score(self, candidate_id: str) -> Optional[float]:
+        return self.population.score(candidate_id)
+
+    def curve(self, candidate_id: str) -> List[float]:
+        return self.population.curve(candidate_id)
+
+    def units_in_flight(self) -> int:
+        return len(self.holders)
+
+    def holder(self, candidate_id: str) -> Optional[str]:
+        """The worker training `candidate_id` now, or None."""
+        for worker, held in self.holders.items():
+            if held == candidate_id:
+                return worker
+        return None
+
+    def show(self, line: str) -> None:
+        self.display.show(line)
+
+    def elapsed(self) -> str:
+        return self.display.elapsed()
+
+    # ------------------------------------------------------------------
+    # For policies: what they decide with
+    # ------------------------------------------------------------------
+    def end_candidate(self, candidate_id: str, status: str, message: Optional[str]) -> None:
+        """Ends a candidate (STOPPED, COMPLETED or FAILED) with a message."""
+        self.population.end(candidate_id, status, message)
+
+    def end_if_nothing_to_train(self, population: List[str]) -> bool:
+        """Ends the selection if no candidate is left or none can train on.
+
+        The survivors that cannot train on are completed, then the policy's
+        `finalists_finished` is called. Returns True if the selection ended.
+        """
+        if not population:
+            return self.policy.finalists_finished(self, "every candidate failed")
+        if all(self.population[cid].done for cid in population):
+            for cid in population:
+                self.finish_finalist(cid)
+            return self.policy.finalists_finished(
+                self, "every survivor has trained all its epochs"
+            )
+        return False
+
+    def next_round(self) -> bool:
+        self.round += 1
+        return True
+
+    def start_selection(self, message: str, rounds: Optional[int] = None) -> bool:
+        """Starts a new selection phase at round 0 (e.g. a new generation)."""
+        if rounds is not None:
+            self.plan.rounds = rounds
+        self.phase = SELECTION
+        self.round = 0
+        self.show(message)
+        return True
+
+    def start_finalists(self, message: str) -> bool:
+        """Ends the selection phase: the population trains on as finalists."""
+        self.phase = FINALISTS
+        self.show(f"Finalists: {message}")
+        return True
+
+    def finish(self, reason: str) -> bool:
+        self.phase = FINISHED
+        self.show(f"Search finished ({reason}) after {self.elapsed()}.")
+        return True
+
+    def finish_finalist(self, candidate_id: str) -> None:
+        record = self.population[candidate_id]
+        if record.diverged:
+            self.end_candidate(
+                candidate_id, FAILED,
+                f"Diverged (non-finite {self.objective_name} or loss) at epoch "
+                f"{record.epochs_done}.",
+            )
+            return
+        self.end_candidate(candidate_id, COMPLETED, None)
+        best = culling.curve_score(record.curve, self.direction, "best")
+        self.show(
+            f"  finalist {candidate_id} done after {record.epochs_done} epochs: "
+            f"best {self.objective_name} {format_score(best)}"
+        )
+
+    # ------------------------------------------------------------------
+    # Events
+    # ------------------------------------------------------------------
+    def set_epochs(self, epochs: int) -> None:
+        """Sets every candidate's epoch budget (`search(epochs=...)`)."""
+        checks.validate_epochs(epochs)
+        if (
+            self.plan.epochs is not None and self.plan.epochs != epochs
+            and len(self.population) and self.phase != FINISHED
+        ):
+            raise ValueError(
+                f"This project's search was started with epochs={self.epochs} "
+                f"and is not finished; resuming it with epochs={epochs} would "
+                f"change its plan. Pass epochs={self.epochs} to resume it, or "
+                "overwrite=True (or another project_name) to start afresh."
+            )
+        self.plan.epochs = epochs
+        if self.phase != FINISHED:
+            self.policy.epochs_set(self)
+
+    def ask(self, worker: str) -> Answer:
+        """`worker` asks for work: a `Work`, `WAIT` (the barrier) or `STOP`."""
+        if self.plan.epochs is None:
+            raise RuntimeError(
+                f"{self.name}: the epoch budget is not set. Call "
+                "`set_epochs(epochs)` (the tuner's `search(epochs=...)` does) "
+                "before asking for work."
+            )
+        self.leases.touch(worker)
+        if worker in self.holders:
+            candidate_id = self.holders[worker]
+            return Work(candidate_id, dict(self.population[candidate_id].values),
+                        self.unit_target(), again=True)
+        self.workers.add(worker)
+        self.display.start_clock()
+        self.expire_leases()
+        work = self._next_unit(worker)
+        if work is not None:
+            return work
+        if self.holders or self.has_waiting():
+            return WAIT
+        if self.phase != FINISHED:
+            raise RuntimeError(
+                f"{self.name} has nothing to hand out and nothing running, but "
+                f"the search is not finished (phase={self.phase}, "
+                f"round={self.round}). This is a bug: please report it with "
+                "the project directory."
+            )
+        self.workers.discard(worker)
+        return STOP
+
+    def report_epoch(self, candidate_id: str, epoch: int, value: float,
+                     finite: bool = True, parameters: Optional[float] = None) -> EpochAnswer:
+        """A worker reports the objective `value` of the 0-based `epoch`.
+
+        `finite` is False when the objective or the loss was NaN or infinite
+        (the candidate diverged); `parameters` is the model's size, for the
+        complexity penalty.
+        """
+        worker = self.holder(candidate_id)
+        if worker is None:
+            return EpochAnswer(accepted=False, keep_training=False)
+        self.leases.touch(worker)
+        record = self.population[candidate_id]
+        resumed_from = None
+        if record.awaiting_first_report:
+            # The first epoch of a unit says where the worker resumed: from
+            # its last checkpoint, or from the start if none survived.
+            record.awaiting_first_report = False
+            resumed_from = epoch
+            record.epochs_done = min(record.epochs_done, epoch)
+            del record.curve[epoch:]
+        self.population.record_epoch(candidate_id, epoch, value, parameters)
+        if not finite:
+            record.diverged = True
+        return EpochAnswer(True, not self._unit_is_over(candidate_id, epoch), resumed_from)
+
+    def end_unit(self, candidate_id: str, failed: bool = False, retryable: bool = False,
+                 message: Optional[str] = None) -> bool:
+        """The worker of `candidate_id` ended its unit; maybe decide.
+
+        Args:
+            failed: The unit crashed or the candidate cannot be built.
+            retryable: A crash worth retrying (`max_retries`).
+            message: The error, for a failed unit.
+
+        Returns:
+            False if the worker no longer held it (ignored).
+
+        Raises:
+            SearchAborted: the first candidates all failed.
+        """
+        worker = self.holder(candidate_id)
+        if worker is None:
+            return False
+        del self.holders[worker]
+        self.leases.touch(worker)
+        self.population.mark_changed(candidate_id)
+        if failed:
+            self.unit_costs.cancel(candidate_id)
+            self._unit_failed(candidate_id, retryable, message)
+        else:
+            self._unit_succeeded(candidate_id)
+            self.unit_costs.end(candidate_id, self.population[candidate_id].epochs_done)
+        self.advance()
+        return True
+
+    def expire_leases(self) -> List[str]:
+        """Takes back the candidates of workers silent for the lease timeout."""
+        expired = self.leases.expire(self.workers)
+        for worker, silent in expired.items():
+            self.workers.discard(worker)
+            candidate_id = self.holders.pop(worker, None)
+            if candidate_id is not None:
+                self.unit_costs.cancel(candidate_id)
+                self.show(
+                    f"Worker {worker} silent for more than "
+                    f"{self.leases.timeout:g} s (lease_timeout): candidate "
+                    f"{candidate_id} goes to the next worker, from its last "
+                    "checkpoint."
+                )
+            self.expired_leases.append({
+                "tuner_id": worker, "trial_id": candidate_id,
+                "silent_seconds": round(silent, 3), "expired_at": time.time(),
+            })
+        return list(expired)
+
+    # ------------------------------------------------------------------
+    # Handing out work
+    # ------------------------------------------------------------------
+    def may_sample(self) -> bool:
+        """Whether a new candidate may be sampled now."""
+        return (
+            not self.space_exhausted
+            and len(self.population) < self.max_candidates
+            and self.policy.may_sample(self)
+        )
+
+    def waiting(self, target: Optional[int] = None) -> List[str]:
+        """Candidates that have not trained up to `target` (this round's, by
+        default) and no worker holds."""
+        target = self.unit_target() if target is None else target
+        held = set(self.holders.values())
+        return [
+            cid for cid, record in self.population.records.items()
+            if record.ending is None and not record.done
+            and record.epochs_done < target and cid not in held
+        ]
+
+    def has_waiting(self) -> bool:
+        """Whether any candidate is still to train this round (`waiting`)."""
+        target = self.unit_target()
+        held = set(self.holders.values())
+        # Units are handed out in population order: the waiting ones are last.
+        return any(
+            record.ending is None and not record.done
+            and record.epochs_done < target and cid not in held
+            for cid, record in reversed(self.population.records.items())
+        )
+
+    def _next_unit(self, worker: str) -> Optional[Work]:
+        if self.phase == FINISHED and self.may_sample():
+            # A finished search resumed with a larger budget: the new
+            # candidates train to the end, as finalists.
+            self.phase = FINALISTS
+            self.show(
+                f"{self.name}: max_trials raised to {self.max_candidates}; the "
+                f"{self.max_candidates - len(self.population)} new candidates "
+                "train to the end as finalists."
+            )
+        while self.phase != FINISHED:
+            waiting = self._next_waiting(worker)
+            if waiting is not None and self._unit_reported_in_full(waiting):
+                # Its worker died after reporting the round's last epoch but
+                # before ending the unit: nothing is left to train.
+                self._unit_succeeded(waiting)
+                self.population.mark_changed(waiting)
+                continue
+            if waiting is not None:
+                return self._reissue(waiting, worker)
+            if self.may_sample():
+                work = self._sample(worker)
+                if work is not None:
+                    return work
+                continue  # The space is exhausted: the barrier may be reached.
+            if not self.advance():
+                return None
+        return None
+
+    def _next_waiting(self, worker: str) -> Optional[str]:
+        target = self.unit_target()
+        records = self.population.records
+        costs = self.unit_costs
+
+        def unit_seconds(cid):
+            per_epoch = costs.epoch_seconds(cid)
+            return per_epoch and per_epoch * (target - records[cid].epochs_done)
+
+        # The unit a busy worker runs now comes before its waiting ones.
+        busy_seconds = {
+            busy: (costs.epoch_seconds(cid) or 0.0) * max(0, target - len(records[cid].curve))
+            for busy, cid in self.holders.items()
+        }
+        return choose_waiting_candidate(
+            self.waiting(target), lambda cid: records[cid].worker, worker,
+            self.workers, unit_seconds, costs.build_seconds, busy_seconds,
+        )
+
+    def _unit_reported_in_full(self, candidate_id: str) -> bool:
+        reported = self.population.epochs_reported(candidate_id)
+        return reported > self.population[candidate_id].epochs_done and (
+            self._unit_is_over(candidate_id, reported - 1)
+        )
+
+    def _reissue(self, candidate_id: str, worker: str) -> Work:
+        record = self.population[candidate_id]
+        self.unit_costs.start(
+            candidate_id, record.epochs_done,
+            builds=record.epochs_done == 0 or record.worker != worker,
+        )
+        record.awaiting_first_report = True
+        record.worker = worker
+        self.holders[worker] = candidate_id
+        self.population.mark_changed(candidate_id)
+        return Work(candidate_id, dict(record.values), self.unit_target())
+
+    def _sample(self, worker: str) -> Optional[Work]:
+        candidate_id = f"{{:0{len(str(self.max_candidates))}d}}".format(len(self.population))
+        values = self.policy.propose(self)
+        proposed = values is not None
+        if values is None:
+            if self.sample is None:
+                raise RuntimeError(f"{self.name}: no `sample` function to draw candidates with.")
+            values = self.sample(candidate_id)
+        if values is None:
+            self.space_exhausted = True
+            self.show(
+                f"{self.name}: the search space is exhausted after "
+                f"{len(self.population)} distinct candidates (max_trials="
+                f"{self.max_candidates})."
+            )
+            return None
+        self.population.add(candidate_id, values, worker)
+        self.policy.candidate_added(self, candidate_id, proposed)
+        self.holders[worker] = candidate_id
+        self.unit_costs.start(candidate_id, 0, builds=True)
+        return Work(candidate_id, dict(values), self.unit_target(), new=True)
+
+    # ------------------------------------------------------------------
+    # Units ending, and the barrier
+    # ------------------------------------------------------------------
+    def _unit_is_over(self, candidate_id: str, epoch: int) -> bool:
+        record = self.population[candidate_id]
+        return self.plan.unit_is_over(
+            epoch, self.unit_target(), self.phase == FINALISTS, record.curve,
+            self.direction, record.diverged,
+        )
+
+    def _unit_failed(self, candidate_id: str, retryable: bool, message: Optional[str]) -> None:
+        record = self.population[candidate_id]
+        if self.failures.unit_failed(record, retryable) == "retry":
+            # The retry continues from the candidate's last checkpoint; its
+            # first report says which epoch that is.
+            self.show(
+                f"Candidate {candidate_id} crashed; retrying it from its last "
+                f"checkpoint ({record.failures} of {self.failures.max_retries})."
+            )
+            return
+        self.end_candidate(candidate_id, FAILED, message)
+        abort = self.failures.abort_message(message)
+        if abort is not None:
+            raise SearchAborted(abort)
+
+    def _unit_succeeded(self, candidate_id: str) -> None:
+        record = self.population[candidate_id]
+        self.failures.unit_succeeded()
+        record.epochs_done = self.population.epochs_reported(candidate_id)
+        finalist = self.phase == FINALISTS
+        if (
+            finalist or record.diverged or record.epochs_done >= self.epochs
+            or record.epochs_done < self.unit_target()
+        ):
+            # Nothing more to train: it reached the last epoch, stopped
+            # early, was stopped by a callback of the model, or diverged.
+            record.done = True
+        if finalist:
+            self.finish_finalist(candidate_id)
+        else:
+            self.policy.unit_finished(self, candidate_id)
+
+    def advance(self) -> bool:
+        """Moves the search on if the current round is over.
+
+        Returns True if the state changed, so there may be new work.
+        """
+        if self.phase == FINISHED:
+            return False
+        if self.may_sample() or self.holders or self.has_waiting():
+            return False
+        population = self.population.alive()
+        if self.phase == SELECTION:
+            return self.policy.round_finished(self, population)
+        for cid in population:
+            if self.population[cid].done:
+                self.finish_finalist(cid)
+        if not self.population.alive():
+            return self.policy.finalists_finished(self, "the finalists are trained")
+        return False
+
+    # ------------------------------------------------------------------
+    # State: one plain dict
+    # ------------------------------------------------------------------
+    def parameters(self) -> dict:
+        """Parameters a run must keep until it is finished."""
+        return {
+            "epochs_per_round": self.plan.epochs_per_round,
+            "rank_by": self.population.rank_by,
+            "complexity_penalty": self.population.complexity_penalty,
+            **self.policy.parameters(),
+        }
+
+    def state(self) -> dict:
+        return {
+            "parameters": self.parameters(),
+            "epochs": self.plan.epochs,
+            "rounds": self.plan.rounds,
+            "phase": self.phase,
+            "round": self.round,
+            "space_exhausted": self.space_exhausted,
+            "population": self.population.state(),
+            "failures": self.failures.state(),
+            "expired_leases": list(self.expired_leases),
+            "policy": {self.policy.key: self.policy.state()},
+        }
+
+    def restore(self, state: dict) -> None:
+        """Restores `state()`; refuses an unfinished run with other parameters."""
+        changed = [
+            f"{name}={value!r} (now {self.parameters().get(name)!r})"
+            for name, value in state["parameters"].items()
+            if value != self.parameters().get(name)
+        ]
+        if changed and state["phase"] != FINISHED:
+            raise ValueError(
+                f"This project directory holds an unfinished {self.name} run "
+                f"with other parameters: {', '.join(changed)}. Pass the same "
+                "values to resume it, or overwrite=True (or another "
+                "project_name) to start afresh."
+            )
+        if self.policy.key not in state["policy"]:
+            raise RuntimeError(
+                f"The project directory holds the state of another strategy "
+                f"({', '.join(state['policy'])}), not of {self.name}. Use another "
+                "`project_name` or `directory`, or pass `overwrite=True`."
+            )
+        self.plan.epochs = state["epochs"]
+        self.plan.rounds = state["rounds"]
+        self.phase = state["phase"]
+        self.round = state["round"]
+        self.space_exhausted = state["space_exhausted"]
+        self.population.restore(state["population"])
+        self.failures.restore(state["failures"])
+        self.expired_leases = list(state["expired_leases"])
+        self.holders = {}
+        self.policy.restore(state["policy"][self.policy.key])
+
+
+def format_score(score: Optional[float]) -> str:
+    """A score as the progress lines print it ("n/a" if unusable)."""
+    return "n/a" if score is None or not math.isfinite(score) else f"{score:.4f}"

@@ -1,0 +1,227 @@
+"""NAO as a policy of the round engine: generations, each culled.
+
+Generation 0 is random. When a generation's finalists are trained, the
+policy asks its `propose` function (an NAO model trained on everything
+evaluated so far, see `keras_prune_nas.nao.oracle.propose_architectures`)
+for the next generation; a share of each generation stays random. Each
+generation is evaluated by the per-epoch cull (`CullPolicy`). Pure: the NAO
+model is reached only through `propose`.
+"""
+
+from typing import Callable
+from typing import List
+from typing import Optional
+from typing import Tuple
+
+import time
+
+import numpy as np
+
+from keras_prune_nas import culling
+from keras_prune_nas.engine import COMPLETED
+from keras_prune_nas.engine import FAILED
+from keras_prune_nas.engine import STOPPED
+from keras_prune_nas.engine import CullPolicy
+
+TARGET_MODES = ("rank", "score")
+
+Propose = Callable[[List[dict], np.ndarray, int], List[dict]]
+
+
+def generation_sizes(max_trials: int, generation_size: int) -> List[int]:
+    """Candidates per generation: `max_trials` in as few generations of at
+    most `generation_size` as will hold them, as even as possible, the first
+    the largest."""
+    generations = -(-max_trials // generation_size)
+    base, extra = divmod(max_trials, generations)
+    return [base + (1 if index < extra else 0) for index in range(generations)]
+
+
+def rank_targets(keys) -> np.ndarray:
+    """Targets in [0, 1] from sortable keys: the best 1, the worst 0.
+
+    Ties share the mean of their ranks (scipy's "average" ranking).
+    """
+    from scipy import stats
+
+    if len(keys) == 1:
+        return np.ones(1)
+    order = {key: index for index, key in enumerate(sorted(set(keys)))}
+    ranks = stats.rankdata([order[key] for key in keys], method="average")
+    return (ranks - 1) / (len(keys) - 1)
+
+
+def score_targets(scores, maximize: bool = True) -> np.ndarray:
+    """Targets in [0, 1] min-max normalised from scores; None ranks 0."""
+    signed = np.array(
+        [np.nan if score is None else (score if maximize else -score) for score in scores],
+        dtype=float,
+    )
+    finite = np.isfinite(signed)
+    if not finite.any():
+        return np.zeros(len(signed))
+    low, high = signed[finite].min(), signed[finite].max()
+    targets = np.zeros(len(signed))
+    targets[finite] = (signed[finite] - low) / (high - low) if high > low else 1.0
+    return targets
+
+
+class NAOPolicy(CullPolicy):
+    """Generations proposed by NAO, each evaluated by the per-epoch cull.
+
+    Args:
+        max_candidates: Candidates over all generations.
+        cull_fraction, min_survivors: As for `CullPolicy`.
+        generation_size: The most candidates one generation holds.
+        random_share: The share of each later generation sampled at random.
+        targets: "rank" or "score": what the predictor learns (`evaluated`).
+        propose: `propose(values, targets, count) -> [values, ...]`: new
+            architectures from the evaluated ones and their targets.
+        options: Further parameters a run must keep (checked on resume).
+    """
+
+    key = "nao"
+
+    def __init__(self, max_candidates: int, cull_fraction: float = 0.15,
+                 min_survivors: int = 10, generation_size: int = 25,
+                 random_share: float = 0.2, targets: str = "rank",
+                 propose: Optional[Propose] = None, options: Optional[dict] = None):
+        super().__init__(cull_fraction, min_survivors)
+        self.notified_no_cull = True  # the per-generation message is ours
+        self.generation_size = generation_size
+        self.random_share = random_share
+        self.targets = targets
+        self.propose_values = propose
+        self.options = dict(options or {})
+        self.sizes = generation_sizes(max_candidates, generation_size)
+        self.generations = len(self.sizes)
+        self.generation = 0
+        # Values proposed for the current generation, not yet sampled.
+        self.queued: List[dict] = []
+        # trial_id -> generation, and "nao" (proposed) or "random"
+        self.generation_of: dict = {}
+        self.origin_of: dict = {}
+        # One entry per generation: proposed, random, NAO seconds.
+        self.generation_history: List[dict] = []
+
+    def selection_rounds(self, max_candidates: int) -> int:
+        return culling.culling_rounds(
+            self.sizes[self.generation], self.cull_fraction, self.min_survivors
+        )
+
+    def may_sample(self, engine) -> bool:
+        return len(engine.population) < sum(self.sizes[: self.generation + 1])
+
+    def propose(self, engine) -> Optional[dict]:
+        while self.queued:
+            values = self.queued.pop(0)
+            if not engine.population.has_values(values):
+                return values
+        return None
+
+    def candidate_added(self, engine, candidate_id: str, proposed: bool) -> None:
+        self.generation_of.setdefault(candidate_id, self.generation)
+        self.origin_of.setdefault(candidate_id, "nao" if proposed else "random")
+
+    def finalists_finished(self, engine, reason: str) -> bool:
+        if self.generation + 1 >= self.generations or engine.space_exhausted:
+            return engine.finish(reason)
+        size = self.sizes[self.generation + 1]
+        started = time.perf_counter()
+        proposed = self.next_generation(engine, size)
+        seconds = time.perf_counter() - started
+        self.generation += 1
+        self.queued = proposed
+        self.generation_history.append(
+            {"generation": self.generation, "proposed": len(proposed),
+             "random": size - len(proposed), "nao_seconds": round(seconds, 2)}
+        )
+        message = (
+            f"NAO generation {self.generation + 1} of {self.generations}: "
+            f"{len(proposed)} proposed, {size - len(proposed)} random ({seconds:.1f} s)."
+        )
+        rounds = self.selection_rounds(engine.max_candidates)
+        if rounds:
+            return engine.start_selection(message, rounds=rounds)
+        engine.plan.rounds = 0
+        engine.show(message)
+        return engine.start_finalists(f"{size} candidates train to epoch {engine.epochs}.")
+
+    def next_generation(self, engine, size: int) -> List[dict]:
+        wanted = size - int(round(self.random_share * size))
+        ids, targets = self.evaluated(engine)
+        if wanted <= 0 or len(ids) < 2 or self.propose_values is None:
+            return []
+        values = [engine.population[cid].values for cid in ids]
+        return self.propose_values(values, targets, wanted)
+
+    def evaluated(self, engine) -> Tuple[List[str], np.ndarray]:
+        """(candidate ids, targets in [0, 1]) of every candidate that has ended.
+
+        With rank targets, a candidate culled after epoch e ranks below
+        every candidate that trained past e (the cull said so); among those
+        that trained as long, by score. Failed candidates rank last. With
+        score targets, the best scores min-max normalised.
+        """
+        population = engine.population
+        sign = 1.0 if engine.direction == "max" else -1.0
+        ids, keys, scores = [], [], []
+        for cid in population.ids():
+            status = population.status(cid)
+            if status not in (STOPPED, COMPLETED, FAILED):
+                continue
+            score = engine.score(cid) if status != FAILED else None
+            usable = culling.is_usable(score)
+            epochs = population.epochs_reported(cid)
+            ids.append(cid)
+            keys.append((usable, epochs if usable else 0, sign * score if usable else 0.0))
+            scores.append(score if usable else None)
+        if not ids:
+            return ids, np.zeros(0)
+        if self.targets == "score":
+            return ids, score_targets(scores, engine.direction == "max")
+        return ids, rank_targets(keys)
+
+    def candidate_table(self, engine) -> List[dict]:
+        """One dict per candidate, in sampling order: `trial_id`,
+        `generation`, `origin` ("nao" or "random"), `status` (None while in
+        the search), `epochs` trained and `score`."""
+        population = engine.population
+        return [
+            {
+                "trial_id": cid,
+                "generation": self.generation_of.get(cid),
+                "origin": self.origin_of.get(cid),
+                "status": population.status(cid),
+                "epochs": population.epochs_reported(cid),
+                "score": engine.score(cid),
+            }
+            for cid in population.ids()
+        ]
+
+    def parameters(self) -> dict:
+        return {
+            **super().parameters(),
+            "generation_size": self.generation_size,
+            "random_share": self.random_share,
+            "targets": self.targets,
+            **self.options,
+        }
+
+    def state(self) -> dict:
+        return {
+            **super().state(),
+            "generation": self.generation,
+            "queued": self.queued,
+            "generation_of": self.generation_of,
+            "origin_of": self.origin_of,
+            "generation_history": self.generation_history,
+        }
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self.generation = state["generation"]
+        self.queued = list(state["queued"])
+        self.generation_of = dict(state["generation_of"])
+        self.origin_of = dict(state["origin_of"])
+        self.generation_history = list(state["generation_history"])

@@ -1,0 +1,354 @@
+"""The round engine and its policies, without Keras or keras_tuner.
+
+Every test drives the engine with scripted objective values and an injected
+clock: nothing trains, nothing sleeps.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_prune_nas import culling
+from keras_prune_nas.engine import COMPLETED
+from keras_prune_nas.engine import FAILED
+from keras_prune_nas.engine import FINALISTS
+from keras_prune_nas.engine import FINISHED
+from keras_prune_nas.engine import STOP
+from keras_prune_nas.engine import STOPPED
+from keras_prune_nas.engine import WAIT
+from keras_prune_nas.engine import CullPolicy
+from keras_prune_nas.engine import RoundEngine
+from keras_prune_nas.engine import RoundPolicy
+from keras_prune_nas.engine import SearchAborted
+from keras_prune_nas.engine import SecretaryPolicy
+from keras_prune_nas.engine import Work
+from keras_prune_nas.engine import choose_waiting_candidate
+from keras_prune_nas.engine import play
+from keras_prune_nas.leases import LeaseTable
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def rows(candidate_id):
+    return {"row": int(candidate_id)}
+
+
+def make_engine(policy=None, max_candidates=20, epochs=8, **options):
+    engine = RoundEngine(
+        policy if policy is not None else CullPolicy(0.2, 5),
+        max_candidates=max_candidates, sample=rows, **options,
+    )
+    engine.set_epochs(epochs)
+    return engine
+
+
+def table(candidates=20, epochs=8, seed=0):
+    """Rising curves of different heights: a stand-in for a population."""
+    rng = np.random.default_rng(seed)
+    ceilings = rng.uniform(0.3, 0.95, size=(candidates, 1))
+    rates = rng.uniform(0.2, 0.9, size=(candidates, 1))
+    steps = np.arange(1, epochs + 1)[None, :]
+    return ceilings * (1 - np.exp(-rates * steps)) + rng.normal(0, 0.01, (candidates, epochs))
+
+
+def objective_of(curves):
+    return lambda work, epoch: float(curves[work.values["row"], epoch])
+
+
+def test_importing_the_engine_and_policies_loads_no_framework():
+    code = (
+        "import sys\n"
+        "import keras_prune_nas.engine, keras_prune_nas.engine.policies\n"
+        "import keras_prune_nas.engine.play, keras_prune_nas.nao.policy\n"
+        "import keras_prune_nas.culling, keras_prune_nas.plan\n"
+        "heavy = ('keras', 'keras_tuner', 'tensorflow', 'jax', 'torch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_cull_search_follows_the_cull_schedule_and_trains_finalists_to_the_end():
+    curves = table(20, 12)
+    engine = make_engine(CullPolicy(0.2, 5), epochs=12, patience=None)
+    play.play(engine, objective_of(curves))
+    history = engine.policy.cull_history
+    assert engine.phase == FINISHED
+    assert [r["alive"] for r in history] == culling.cull_schedule(20, 0.2, 5)[:-1]
+    statuses = [engine.population.status(cid) for cid in engine.population.ids()]
+    assert statuses.count(COMPLETED) == 5 and statuses.count(STOPPED) == 15
+    # A culled candidate trained exactly to its cull; a finalist to the end.
+    for record in history:
+        for culled in record["culled"]:
+            assert engine.population.epochs_reported(culled["trial_id"]) == record["epoch"]
+    for cid in engine.population.ids():
+        if engine.population.status(cid) == COMPLETED:
+            assert engine.population.epochs_reported(cid) == 12
+
+
+def test_each_cull_removes_the_worst_by_score():
+    curves = table(20, 8, seed=3)
+    engine = make_engine(CullPolicy(0.2, 5), patience=None)
+    play.play(engine, objective_of(curves))
+    first = engine.policy.cull_history[0]
+    scores = {str(row).zfill(2): curves[row, 0] for row in range(20)}
+    worst = sorted(scores, key=scores.get)[: len(first["culled"])]
+    assert sorted(c["trial_id"] for c in first["culled"]) == sorted(worst)
+
+
+def test_the_pick_is_the_best_finalist_by_its_best_score():
+    curves = table(20, 8, seed=5)
+    engine = make_engine(CullPolicy(0.2, 5), patience=None)
+    play.play(engine, objective_of(curves))
+    finalists = [c for c in engine.population.ids() if engine.population.status(c) == COMPLETED]
+    best = max(finalists, key=lambda c: curves[int(c)].max())
+    assert engine.population.results()[0] == best
+
+
+def test_finalists_stop_early_after_patience_epochs_without_improvement():
+    curves = np.tile(np.array([0.5, 0.6, 0.59, 0.58, 0.57, 0.56, 0.55, 0.54]), (3, 1))
+    engine = make_engine(RoundPolicy(), max_candidates=3, patience=2)
+    play.play(engine, objective_of(curves))
+    assert [engine.population.epochs_reported(c) for c in engine.population.ids()] == [4, 4, 4]
+
+
+def test_the_barrier_holds_every_worker_until_the_round_is_trained():
+    engine = make_engine(CullPolicy(0.2, 5), max_candidates=12)
+    units = [engine.ask("a") for _ in range(1)] + [engine.ask("b")]
+    # Each worker holds one unit; "a" asking again gets its unit back.
+    assert engine.ask("a").again
+    for work in units:
+        engine.report_epoch(work.candidate_id, 0, 0.5)
+        engine.end_unit(work.candidate_id)
+    handed = []
+    while True:
+        work = engine.ask("a")
+        if not isinstance(work, Work):
+            break
+        handed.append(work.candidate_id)
+        engine.report_epoch(work.candidate_id, 0, 0.1 * len(handed))
+        if len(handed) == 10:
+            last = work  # "a" holds the last unit of round 1
+            break
+        engine.end_unit(work.candidate_id)
+    assert engine.ask("b") is WAIT
+    assert engine.policy.cull_history == []
+    engine.end_unit(last.candidate_id)
+    assert len(engine.policy.cull_history) == 1  # the barrier fell
+    assert isinstance(engine.ask("b"), Work)
+
+
+def test_a_silent_worker_loses_its_unit_and_its_late_reports_are_ignored():
+    clock = Clock()
+    engine = make_engine(CullPolicy(0.2, 5), max_candidates=12, lease_timeout=10,
+                         clock=clock, epochs_per_round=2)
+    taken = engine.ask("dead")
+    engine.report_epoch(taken.candidate_id, 0, 0.4)
+    clock.now = 5
+    assert engine.expire_leases() == []
+    clock.now = 20
+    other = engine.ask("alive")  # expires "dead" first
+    assert engine.expired_leases[0]["tuner_id"] == "dead"
+    assert other.candidate_id == taken.candidate_id and not other.new
+    late = engine.report_epoch(taken.candidate_id, 1, 0.9)
+    assert late.accepted  # "alive" holds it now: the report is its own
+    assert engine.end_unit(taken.candidate_id)
+    assert not engine.end_unit(taken.candidate_id)  # no holder: ignored
+
+
+def test_a_reissued_unit_resumes_where_its_first_report_says():
+    clock = Clock()
+    engine = make_engine(RoundPolicy(), max_candidates=1, epochs=6, lease_timeout=1,
+                         clock=clock)
+    work = engine.ask("w0")
+    for epoch, value in enumerate([0.1, 0.2, 0.3]):
+        engine.report_epoch(work.candidate_id, epoch, value)
+    clock.now = 5  # w0 dies; its last checkpoint is epoch 2 (two epochs)
+    again = engine.ask("w1")
+    assert again.candidate_id == work.candidate_id
+    answer = engine.report_epoch(work.candidate_id, 2, 0.35)
+    assert answer.resumed_from == 2
+    assert engine.curve(work.candidate_id) == [0.1, 0.2, 0.35]
+
+
+def test_a_leftover_candidate_moves_when_the_busy_workers_running_unit_is_long():
+    # Worker "b" runs a unit with 9 s left and has one 1 s candidate waiting;
+    # "a" can rebuild it in 2 s: moving it ends the round 8 s sooner.
+    waiting, owner = ["05"], {"05": "b"}.get
+    seconds, rebuild = {"05": 1.0}.get, {"05": 2.0}.get
+    assert choose_waiting_candidate(waiting, owner, "a", {"a", "b"}, seconds, rebuild,
+                                    busy_seconds={"b": 9.0}) == "05"
+    # Without the running unit counted (the bug), waiting always looked faster.
+    assert choose_waiting_candidate(waiting, owner, "a", {"a", "b"}, seconds, rebuild,
+                                    busy_seconds={"b": 0.0}) is None
+
+
+def test_choose_waiting_candidate_keeps_candidates_with_their_worker():
+    waiting = ["00", "01", "02", "03", "04"]
+    worker_of = {"00": "b", "01": "a", "02": "b", "03": None, "04": "gone"}.get
+    live = {"a", "b"}
+    assert choose_waiting_candidate(waiting, worker_of, "a", live) == "01"
+    assert choose_waiting_candidate(waiting, worker_of, "b", live) == "00"
+    # A new worker takes what nobody holds, or a dead worker held.
+    assert choose_waiting_candidate(waiting, worker_of, "c", live | {"c"}) == "03"
+    assert choose_waiting_candidate(["02", "04"], worker_of, "c", live | {"c"}) == "04"
+    # Rather than wait, the last of the worker with the most left.
+    worker_of = {"00": "b", "01": "a", "02": "b", "03": "b"}.get
+    assert choose_waiting_candidate(["00", "01", "02", "03"], worker_of, "c", live) == "03"
+    assert choose_waiting_candidate(["01", "02"], worker_of, "c", live) == "01"  # tie: a
+    assert choose_waiting_candidate([], worker_of, "a", live) is None
+
+
+def test_an_idle_worker_takes_a_candidate_only_when_that_is_faster_than_waiting():
+    worker_of = {"00": "b", "01": "b", "02": "b", "03": "c", "04": "c"}.get
+    live = {"a", "b", "c"}
+    seconds = {"00": 1.0, "01": 1.0, "02": 1.0, "03": 4.0, "04": 4.0}.get
+    # b's three 1-second epochs against a rebuild of 0.5 s + 1 s: take b's last.
+    assert choose_waiting_candidate(["00", "01", "02"], worker_of, "a", live,
+                                    seconds, lambda _: 0.5) == "02"
+    # A rebuild of 2.5 s: b is done first; wait.
+    assert choose_waiting_candidate(["00", "01", "02"], worker_of, "a", live,
+                                    seconds, lambda _: 2.5) is None
+    # By seconds, c (8 s) is busier than b (3 s).
+    assert choose_waiting_candidate(["00", "01", "02", "03", "04"], worker_of, "a",
+                                    live, seconds, lambda _: 0.5) == "04"
+
+
+def test_the_first_failures_in_a_row_abort_and_later_ones_are_contained():
+    engine = make_engine(RoundPolicy(), max_candidates=6, max_consecutive_failures=2)
+    first = engine.ask("w")
+    engine.end_unit(first.candidate_id, failed=True, message="boom")
+    second = engine.ask("w")
+    with pytest.raises(SearchAborted, match="(?s)first 2 candidates all failed.*boom"):
+        engine.end_unit(second.candidate_id, failed=True, message="boom")
+
+    engine = make_engine(RoundPolicy(), max_candidates=6, max_consecutive_failures=2)
+    trained = engine.ask("w")
+    engine.report_epoch(trained.candidate_id, 0, 0.5)
+    engine.end_unit(trained.candidate_id)
+    for _ in range(3):  # after one trained, failures are contained
+        work = engine.ask("w")
+        engine.end_unit(work.candidate_id, failed=True, message="oom")
+        assert engine.population.status(work.candidate_id) == FAILED
+
+
+def test_a_crashed_unit_is_retried_before_its_candidate_fails():
+    engine = make_engine(RoundPolicy(), max_candidates=2, max_retries=1)
+    work = engine.ask("w")
+    engine.end_unit(work.candidate_id, failed=True, retryable=True, message="crash")
+    assert engine.population.status(work.candidate_id) is None
+    again = engine.ask("w")
+    assert again.candidate_id == work.candidate_id and not again.new
+    engine.end_unit(work.candidate_id, failed=True, retryable=True, message="crash")
+    assert engine.population.status(work.candidate_id) == FAILED
+
+
+def test_a_diverged_candidate_ranks_last_and_stops_its_unit():
+    engine = make_engine(CullPolicy(0.2, 5), max_candidates=12)
+    work = engine.ask("w")
+    answer = engine.report_epoch(work.candidate_id, 0, float("nan"), finite=False)
+    assert not answer.keep_training and engine.score(work.candidate_id) is None
+
+
+def test_a_search_saved_and_restored_half_way_decides_as_one_that_was_not():
+    curves = table(20, 8, seed=7)
+    straight = make_engine(CullPolicy(0.2, 5))
+    play.play(straight, objective_of(curves))
+
+    first = make_engine(CullPolicy(0.2, 5))
+    play.play(first, objective_of(curves), max_units=47)
+    state = json.loads(json.dumps(first.state()))
+    resumed = RoundEngine(CullPolicy(0.2, 5), max_candidates=20, sample=rows)
+    resumed.restore(state)
+    play.play(resumed, objective_of(curves))
+    assert resumed.policy.cull_history == straight.policy.cull_history
+    assert resumed.population.results() == straight.population.results()
+    assert resumed.population.epochs_trained() == straight.population.epochs_trained()
+
+
+def test_a_policy_keeps_its_state_under_its_own_key_and_a_resume_checks_it():
+    engine = make_engine(CullPolicy(0.2, 5))
+    play.play(engine, objective_of(table()), max_units=25)
+    state = engine.state()
+    assert set(state["policy"]) == {"cull"}
+    assert state["policy"]["cull"]["cull_history"] == engine.policy.cull_history
+    with pytest.raises(RuntimeError, match="another strategy"):
+        RoundEngine(SecretaryPolicy(20), max_candidates=20, sample=rows).restore(
+            {**state, "parameters": {**state["parameters"], "observe": 7,
+                                     "cull_fraction": None, "min_survivors": None}}
+        )
+    with pytest.raises(ValueError, match="cull_fraction=0.2 \\(now 0.3\\)"):
+        RoundEngine(CullPolicy(0.3, 5), max_candidates=20, sample=rows).restore(state)
+
+
+def test_asking_before_the_epochs_are_set_says_how_to_fix_it():
+    engine = RoundEngine(CullPolicy(), max_candidates=20, sample=rows)
+    with pytest.raises(RuntimeError, match="set_epochs"):
+        engine.ask("w")
+
+
+def test_the_secretary_accepts_the_first_candidate_that_beats_the_observed():
+    probes = [0.5, 0.7, 0.6, 0.65, 0.8, 0.9, 0.95, 0.4, 0.3, 0.2]
+    curves = np.array([[p] * 4 for p in probes])
+    engine = make_engine(SecretaryPolicy(10), max_candidates=10, epochs=4)
+    play.play(engine, objective_of(curves))
+    observe = culling.secretary_observe_count(10)  # 3: 0.5, 0.7, 0.6
+    assert engine.policy.observe == observe
+    assert engine.policy.accepted == "04"  # 0.8: the first to beat 0.7
+    assert len(engine.population) == 5 and engine.phase == FINISHED
+    assert engine.population.results()[0] == "04"
+
+
+def test_a_new_strategy_is_a_policy():
+    class KeepTheBestHalf(RoundPolicy):
+        key = "keep_the_best_half"
+
+        def selection_rounds(self, max_candidates):
+            return 1
+
+        def round_finished(self, engine, population):
+            if engine.end_if_nothing_to_train(population):
+                return True
+            ranking = engine.population.ranking(population)
+            for candidate_id in ranking[len(ranking) // 2:]:
+                engine.end_candidate(candidate_id, "STOPPED", "In the worse half.")
+            return engine.start_finalists("the better half trains on.")
+
+    curves = table(10, 5, seed=2)
+    engine = make_engine(KeepTheBestHalf(), max_candidates=10, epochs=5, patience=None)
+    play.play(engine, objective_of(curves))
+    completed = {c for c in engine.population.ids() if engine.population.status(c) == COMPLETED}
+    best_after_one = sorted(range(10), key=lambda r: -curves[r, 0])[:5]
+    assert completed == {str(r).zfill(2) for r in best_after_one}
+    assert engine.state()["policy"] == {"keep_the_best_half": {}}
+
+
+def test_a_finished_search_given_more_candidates_trains_them_as_finalists():
+    engine = make_engine(RoundPolicy(), max_candidates=3, epochs=2)
+    play.play(engine, lambda work, epoch: 0.5)
+    assert engine.phase == FINISHED and engine.ask("w") is STOP
+    engine.max_candidates = 5
+    work = engine.ask("w")
+    assert work.new and engine.phase == FINALISTS and work.target == 2
+
+
+def test_reading_a_lease_does_not_change_it():
+    clock = Clock()
+    leases = LeaseTable(10, clock=clock)
+    clock.now = 3
+    assert leases.silent_for("never-seen") == 0.0
+    clock.now = 30
+    # Reading did not start its clock at 3; a first `expire` starts it now.
+    assert leases.expire(["never-seen"]) == {}
+    clock.now = 35
+    assert leases.silent_for("never-seen") == 5.0
