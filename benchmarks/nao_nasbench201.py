@@ -147,8 +147,8 @@ def predictor_quality(table, train, held_out, seed, targets="rank", epochs=200):
     """NAO's predictor trained on `train` random cells, ranking `held_out` others."""
     from keras_prune_nas.nao.codec import SearchSpaceCodec
     from keras_prune_nas.nao.model import NAOModel
-    from keras_prune_nas.nao.oracle import rank_targets
-    from keras_prune_nas.nao.oracle import score_targets
+    from keras_prune_nas.nao.policy import rank_targets
+    from keras_prune_nas.nao.policy import score_targets
 
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(table.accuracy), train + held_out, replace=False)
@@ -221,7 +221,7 @@ def main(argv=None):
         print(f"# {method}: {seconds:.1f} s per seed", flush=True)
     if args.cost_pool:
         from keras_prune_nas.nao.oracle import propose_architectures
-        from keras_prune_nas.nao.oracle import rank_targets
+        from keras_prune_nas.nao.policy import rank_targets
 
         rng = np.random.default_rng(0)
         rows = rng.choice(len(table.accuracy), args.cost_pool, replace=False)

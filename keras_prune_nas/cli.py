@@ -263,7 +263,7 @@ def run_search(args):
     if args.strategy == "nao":
         from keras_prune_nas.nao import NAOSearch
         from keras_prune_nas.nao.model import require_tensorflow_backend
-        from keras_prune_nas.nao.oracle import generation_sizes
+        from keras_prune_nas.nao.policy import generation_sizes
 
         require_tensorflow_backend()
         checks.require_int("generation_size", args.generation_size, 2,

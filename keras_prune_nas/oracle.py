@@ -41,7 +41,6 @@ from keras_prune_nas.engine import RoundEngine
 from keras_prune_nas.engine import RoundPolicy
 from keras_prune_nas.engine import Wait
 from keras_prune_nas.engine import Work
-from keras_prune_nas.engine import format_score  # noqa: F401 (re-exported)
 from keras_prune_nas.engine import metrics_finite
 from keras_prune_nas.plan import RoundPlan
 

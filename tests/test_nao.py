@@ -343,9 +343,9 @@ def test_a_small_real_nao_search_ends_with_a_valid_best_model(tmp_path):
 
 
 def test_generation_sizes_and_rank_targets():
-    from keras_prune_nas.nao.oracle import generation_sizes
-    from keras_prune_nas.nao.oracle import rank_targets
-    from keras_prune_nas.nao.oracle import score_targets
+    from keras_prune_nas.nao.policy import generation_sizes
+    from keras_prune_nas.nao.policy import rank_targets
+    from keras_prune_nas.nao.policy import score_targets
 
     assert generation_sizes(30, 10) == [10, 10, 10]
     assert generation_sizes(31, 10) == [8, 8, 8, 7]

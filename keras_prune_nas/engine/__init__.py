@@ -10,8 +10,9 @@ keras_tuner adapter (`keras_prune_nas.oracle`), the replays
 * Policies (`policies.py`): `RoundPolicy` (every candidate a finalist, as
   RandomSearch), `CullPolicy` (PruneSearch), `SecretaryPolicy`.
 * `Population` (`population.py`): the candidate records and their scores.
-* `FailurePolicy` (`failures.py`), `choose_waiting_candidate`
-  (`dispatch.py`), `play` (`play.py`: curves instead of training).
+* `Dispatcher` and `choose_waiting_candidate` (`dispatch.py`): who trains
+  what next; `FailurePolicy` (`failures.py`); the answers (`messages.py`);
+  `play` (`play.py`: curves instead of training).
 
 The round plan (`keras_prune_nas.plan`), leases (`keras_prune_nas.leases`),
 unit costs (`keras_prune_nas.unit_costs`) and the cull's rule functions
@@ -20,19 +21,19 @@ where they are.
 """
 
 from keras_prune_nas.engine.dispatch import choose_waiting_candidate
-from keras_prune_nas.engine.engine import FINALISTS
-from keras_prune_nas.engine.engine import FINISHED
-from keras_prune_nas.engine.engine import SELECTION
-from keras_prune_nas.engine.engine import STOP
-from keras_prune_nas.engine.engine import WAIT
-from keras_prune_nas.engine.engine import EpochAnswer
+from keras_prune_nas.engine.messages import FINALISTS
+from keras_prune_nas.engine.messages import FINISHED
+from keras_prune_nas.engine.messages import SELECTION
+from keras_prune_nas.engine.messages import STOP
+from keras_prune_nas.engine.messages import WAIT
+from keras_prune_nas.engine.messages import EpochAnswer
 from keras_prune_nas.engine.engine import RoundEngine
-from keras_prune_nas.engine.engine import Stop
-from keras_prune_nas.engine.engine import TextDisplay
-from keras_prune_nas.engine.engine import Wait
-from keras_prune_nas.engine.engine import Work
-from keras_prune_nas.engine.engine import format_score
-from keras_prune_nas.engine.engine import metrics_finite
+from keras_prune_nas.engine.messages import Stop
+from keras_prune_nas.engine.messages import TextDisplay
+from keras_prune_nas.engine.messages import Wait
+from keras_prune_nas.engine.messages import Work
+from keras_prune_nas.engine.messages import format_score
+from keras_prune_nas.engine.messages import metrics_finite
 from keras_prune_nas.engine.failures import FailurePolicy
 from keras_prune_nas.engine.failures import SearchAborted
 from keras_prune_nas.engine.policies import CullPolicy

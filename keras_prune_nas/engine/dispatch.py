@@ -1,4 +1,7 @@
-"""Which waiting candidate a worker trains next: worker affinity and costs.
+"""Handing out work: which candidate a worker trains next.
+
+`Dispatcher` decides what a worker that asks gets: a candidate of this
+round that has not trained yet, a new candidate, or nothing (the barrier).
 
 With several workers a candidate stays with the worker that trained it last
 (which may hold it live: no rebuild, no checkpoint to load). A worker gets
@@ -14,6 +17,9 @@ from typing import Iterable
 from typing import List
 from typing import Optional
 
+from keras_prune_nas.engine.messages import FINALISTS
+from keras_prune_nas.engine.messages import FINISHED
+from keras_prune_nas.engine.messages import Work
 from keras_prune_nas.unit_costs import worth_moving
 
 
@@ -71,3 +77,146 @@ def choose_waiting_candidate(
     ):
         return None
     return taken
+
+
+class Dispatcher:
+    """Hands out the units of a `RoundEngine`'s rounds.
+
+    A worker gets a waiting candidate of this round (`choose_waiting_candidate`:
+    its own first), else a new one while the policy lets the population grow;
+    when neither is left the engine's barrier may fall (`advance`) and the
+    next round's units follow. Reads and changes the engine through its
+    public attributes.
+
+    Args:
+        engine: The `RoundEngine` whose work this hands out.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def may_sample(self) -> bool:
+        """Whether a new candidate may be sampled now."""
+        engine = self.engine
+        return (
+            not engine.space_exhausted
+            and len(engine.population) < engine.max_candidates
+            and engine.policy.may_sample(engine)
+        )
+
+    def waiting(self, target: Optional[int] = None) -> List[str]:
+        """Candidates that have not trained up to `target` (this round's, by
+        default) and no worker holds."""
+        engine = self.engine
+        target = engine.unit_target() if target is None else target
+        held = set(engine.holders.values())
+        return [
+            cid for cid, record in engine.population.records.items()
+            if record.ending is None and not record.done
+            and record.epochs_done < target and cid not in held
+        ]
+
+    def has_waiting(self) -> bool:
+        """Whether any candidate is still to train this round (`waiting`)."""
+        engine = self.engine
+        target = engine.unit_target()
+        held = set(engine.holders.values())
+        # Units are handed out in population order: the waiting ones are last.
+        return any(
+            record.ending is None and not record.done
+            and record.epochs_done < target and cid not in held
+            for cid, record in reversed(engine.population.records.items())
+        )
+
+    def next_unit(self, worker: str) -> Optional[Work]:
+        engine = self.engine
+        if engine.phase == FINISHED and self.may_sample():
+            # A finished search resumed with a larger budget: the new
+            # candidates train to the end, as finalists.
+            engine.phase = FINALISTS
+            engine.show(
+                f"{engine.name}: max_trials raised to {engine.max_candidates}; the "
+                f"{engine.max_candidates - len(engine.population)} new candidates "
+                "train to the end as finalists."
+            )
+        while engine.phase != FINISHED:
+            waiting = self.next_waiting(worker)
+            if waiting is not None and self.unit_reported_in_full(waiting):
+                # Its worker died after reporting the round's last epoch but
+                # before ending the unit: nothing is left to train.
+                engine.complete_unit(waiting)
+                engine.population.mark_changed(waiting)
+                continue
+            if waiting is not None:
+                return self.reissue(waiting, worker)
+            if self.may_sample():
+                work = self.sample_new(worker)
+                if work is not None:
+                    return work
+                continue  # The space is exhausted: the barrier may be reached.
+            if not engine.advance():
+                return None
+        return None
+
+    def next_waiting(self, worker: str) -> Optional[str]:
+        engine = self.engine
+        target = engine.unit_target()
+        records = engine.population.records
+        costs = engine.unit_costs
+
+        def unit_seconds(cid):
+            per_epoch = costs.epoch_seconds(cid)
+            return per_epoch and per_epoch * (target - records[cid].epochs_done)
+
+        # The unit a busy worker runs now comes before its waiting ones.
+        busy_seconds = {
+            busy: (costs.epoch_seconds(cid) or 0.0) * max(0, target - len(records[cid].curve))
+            for busy, cid in engine.holders.items()
+        }
+        return choose_waiting_candidate(
+            self.waiting(target), lambda cid: records[cid].worker, worker,
+            engine.workers, unit_seconds, costs.build_seconds, busy_seconds,
+        )
+
+    def unit_reported_in_full(self, candidate_id: str) -> bool:
+        engine = self.engine
+        reported = engine.population.epochs_reported(candidate_id)
+        return reported > engine.population[candidate_id].epochs_done and (
+            engine.unit_is_over(candidate_id, reported - 1)
+        )
+
+    def reissue(self, candidate_id: str, worker: str) -> Work:
+        engine = self.engine
+        record = engine.population[candidate_id]
+        engine.unit_costs.start(
+            candidate_id, record.epochs_done,
+            builds=record.epochs_done == 0 or record.worker != worker,
+        )
+        record.awaiting_first_report = True
+        record.worker = worker
+        engine.holders[worker] = candidate_id
+        engine.population.mark_changed(candidate_id)
+        return Work(candidate_id, dict(record.values), engine.unit_target())
+
+    def sample_new(self, worker: str) -> Optional[Work]:
+        engine = self.engine
+        candidate_id = f"{{:0{len(str(engine.max_candidates))}d}}".format(len(engine.population))
+        values = engine.policy.propose(self)
+        proposed = values is not None
+        if values is None:
+            if engine.sample is None:
+                raise RuntimeError(f"{engine.name}: no `sample` function to draw candidates with.")
+            values = engine.sample(candidate_id)
+        if values is None:
+            engine.space_exhausted = True
+            engine.show(
+                f"{engine.name}: the search space is exhausted after "
+                f"{len(engine.population)} distinct candidates (max_trials="
+                f"{engine.max_candidates})."
+            )
+            return None
+        engine.population.add(candidate_id, values, worker)
+        engine.policy.candidate_added(self, candidate_id, proposed)
+        engine.holders[worker] = candidate_id
+        engine.unit_costs.start(candidate_id, 0, builds=True)
+        return Work(candidate_id, dict(values), engine.unit_target(), new=True)

@@ -21,106 +21,34 @@ engine.end_unit(work.candidate_id)
 ```
 """
 
-import dataclasses
-import math
 import time
 from typing import Callable
 from typing import Dict
 from typing import List
-from typing import Mapping
 from typing import Optional
 from typing import Set
-from typing import Union
 
 from keras_prune_nas import checks
 from keras_prune_nas import culling
-from keras_prune_nas.engine.dispatch import choose_waiting_candidate
+from keras_prune_nas.engine.dispatch import Dispatcher
 from keras_prune_nas.engine.failures import FailurePolicy
 from keras_prune_nas.engine.failures import SearchAborted
 from keras_prune_nas.engine.population import COMPLETED
 from keras_prune_nas.engine.population import FAILED
+from keras_prune_nas.engine.messages import FINALISTS
+from keras_prune_nas.engine.messages import FINISHED
+from keras_prune_nas.engine.messages import SELECTION
+from keras_prune_nas.engine.messages import STOP
+from keras_prune_nas.engine.messages import WAIT
+from keras_prune_nas.engine.messages import Answer
+from keras_prune_nas.engine.messages import EpochAnswer
+from keras_prune_nas.engine.messages import TextDisplay
+from keras_prune_nas.engine.messages import Work
+from keras_prune_nas.engine.messages import format_score
 from keras_prune_nas.engine.population import Population
 from keras_prune_nas.leases import LeaseTable
 from keras_prune_nas.plan import RoundPlan
 from keras_prune_nas.unit_costs import UnitCosts
-
-SELECTION = "selection"
-FINALISTS = "finalists"
-FINISHED = "finished"
-
-
-@dataclasses.dataclass(frozen=True)
-class Work:
-    """A unit of work: train `candidate_id` up to `target` epochs.
-
-    `new` is True for a candidate just sampled (build it), `again` for the
-    unit the worker already holds (it asked again: a retry or a heartbeat).
-    """
-
-    candidate_id: str
-    values: dict
-    target: int
-    new: bool = False
-    again: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Wait:
-    """Nothing to train now: others finish the round (the barrier)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Stop:
-    """The search is over for this worker."""
-
-
-WAIT = Wait()
-STOP = Stop()
-Answer = Union[Work, Wait, Stop]
-
-
-@dataclasses.dataclass(frozen=True)
-class EpochAnswer:
-    """The engine's answer to one epoch's report.
-
-    Attributes:
-        accepted: False if the reporting worker does not hold the candidate
-            (its lease expired): the report was ignored, stop training.
-        keep_training: Whether the unit goes on after this epoch.
-        resumed_from: On a unit's first report, the epoch it resumed from:
-            what was reported from there on before is replaced. Else None.
-    """
-
-    accepted: bool
-    keep_training: bool
-    resumed_from: Optional[int] = None
-
-
-def metrics_finite(metrics: Mapping[str, Optional[float]], names) -> bool:
-    """Whether every one of `names` present in `metrics` is a finite number."""
-    values = [metrics[name] for name in names if name in metrics]
-    return all(value is not None and math.isfinite(float(value)) for value in values)
-
-
-class TextDisplay:
-    """Progress lines on standard output (or none when not `verbose`)."""
-
-    def __init__(self, verbose: bool = False, clock: Callable[[], float] = time.monotonic):
-        self.verbose = verbose
-        self.clock = clock
-        self.started: Optional[float] = None
-
-    def start_clock(self) -> None:
-        if self.started is None:
-            self.started = self.clock()
-
-    def show(self, line: str) -> None:
-        if self.verbose:
-            print(line, flush=True)
-
-    def elapsed(self) -> str:
-        seconds = 0.0 if self.started is None else self.clock() - self.started
-        return f"{seconds:.1f}s"
 
 
 class RoundEngine:
@@ -201,6 +129,7 @@ class RoundEngine:
         # One entry per worker taken for dead: worker, candidate_id (or
         # None), silent_seconds, expired_at (wall-clock time).
         self.expired_leases: List[dict] = []
+        self.dispatcher = Dispatcher(self)
 
     # ------------------------------------------------------------------
     # For policies: what they read
@@ -338,10 +267,10 @@ class RoundEngine:
         self.workers.add(worker)
         self.display.start_clock()
         self.expire_leases()
-        work = self._next_unit(worker)
+        work = self.dispatcher.next_unit(worker)
         if work is not None:
             return work
-        if self.holders or self.has_waiting():
+        if self.holders or self.dispatcher.has_waiting():
             return WAIT
         if self.phase != FINISHED:
             raise RuntimeError(
@@ -377,7 +306,7 @@ class RoundEngine:
         self.population.record_epoch(candidate_id, epoch, value, parameters)
         if not finite:
             record.diverged = True
-        return EpochAnswer(True, not self._unit_is_over(candidate_id, epoch), resumed_from)
+        return EpochAnswer(True, not self.unit_is_over(candidate_id, epoch), resumed_from)
 
     def end_unit(self, candidate_id: str, failed: bool = False, retryable: bool = False,
                  message: Optional[str] = None) -> bool:
@@ -404,7 +333,7 @@ class RoundEngine:
             self.unit_costs.cancel(candidate_id)
             self._unit_failed(candidate_id, retryable, message)
         else:
-            self._unit_succeeded(candidate_id)
+            self.complete_unit(candidate_id)
             self.unit_costs.end(candidate_id, self.population[candidate_id].epochs_done)
         self.advance()
         return True
@@ -430,130 +359,9 @@ class RoundEngine:
         return list(expired)
 
     # ------------------------------------------------------------------
-    # Handing out work
-    # ------------------------------------------------------------------
-    def may_sample(self) -> bool:
-        """Whether a new candidate may be sampled now."""
-        return (
-            not self.space_exhausted
-            and len(self.population) < self.max_candidates
-            and self.policy.may_sample(self)
-        )
-
-    def waiting(self, target: Optional[int] = None) -> List[str]:
-        """Candidates that have not trained up to `target` (this round's, by
-        default) and no worker holds."""
-        target = self.unit_target() if target is None else target
-        held = set(self.holders.values())
-        return [
-            cid for cid, record in self.population.records.items()
-            if record.ending is None and not record.done
-            and record.epochs_done < target and cid not in held
-        ]
-
-    def has_waiting(self) -> bool:
-        """Whether any candidate is still to train this round (`waiting`)."""
-        target = self.unit_target()
-        held = set(self.holders.values())
-        # Units are handed out in population order: the waiting ones are last.
-        return any(
-            record.ending is None and not record.done
-            and record.epochs_done < target and cid not in held
-            for cid, record in reversed(self.population.records.items())
-        )
-
-    def _next_unit(self, worker: str) -> Optional[Work]:
-        if self.phase == FINISHED and self.may_sample():
-            # A finished search resumed with a larger budget: the new
-            # candidates train to the end, as finalists.
-            self.phase = FINALISTS
-            self.show(
-                f"{self.name}: max_trials raised to {self.max_candidates}; the "
-                f"{self.max_candidates - len(self.population)} new candidates "
-                "train to the end as finalists."
-            )
-        while self.phase != FINISHED:
-            waiting = self._next_waiting(worker)
-            if waiting is not None and self._unit_reported_in_full(waiting):
-                # Its worker died after reporting the round's last epoch but
-                # before ending the unit: nothing is left to train.
-                self._unit_succeeded(waiting)
-                self.population.mark_changed(waiting)
-                continue
-            if waiting is not None:
-                return self._reissue(waiting, worker)
-            if self.may_sample():
-                work = self._sample(worker)
-                if work is not None:
-                    return work
-                continue  # The space is exhausted: the barrier may be reached.
-            if not self.advance():
-                return None
-        return None
-
-    def _next_waiting(self, worker: str) -> Optional[str]:
-        target = self.unit_target()
-        records = self.population.records
-        costs = self.unit_costs
-
-        def unit_seconds(cid):
-            per_epoch = costs.epoch_seconds(cid)
-            return per_epoch and per_epoch * (target - records[cid].epochs_done)
-
-        # The unit a busy worker runs now comes before its waiting ones.
-        busy_seconds = {
-            busy: (costs.epoch_seconds(cid) or 0.0) * max(0, target - len(records[cid].curve))
-            for busy, cid in self.holders.items()
-        }
-        return choose_waiting_candidate(
-            self.waiting(target), lambda cid: records[cid].worker, worker,
-            self.workers, unit_seconds, costs.build_seconds, busy_seconds,
-        )
-
-    def _unit_reported_in_full(self, candidate_id: str) -> bool:
-        reported = self.population.epochs_reported(candidate_id)
-        return reported > self.population[candidate_id].epochs_done and (
-            self._unit_is_over(candidate_id, reported - 1)
-        )
-
-    def _reissue(self, candidate_id: str, worker: str) -> Work:
-        record = self.population[candidate_id]
-        self.unit_costs.start(
-            candidate_id, record.epochs_done,
-            builds=record.epochs_done == 0 or record.worker != worker,
-        )
-        record.awaiting_first_report = True
-        record.worker = worker
-        self.holders[worker] = candidate_id
-        self.population.mark_changed(candidate_id)
-        return Work(candidate_id, dict(record.values), self.unit_target())
-
-    def _sample(self, worker: str) -> Optional[Work]:
-        candidate_id = f"{{:0{len(str(self.max_candidates))}d}}".format(len(self.population))
-        values = self.policy.propose(self)
-        proposed = values is not None
-        if values is None:
-            if self.sample is None:
-                raise RuntimeError(f"{self.name}: no `sample` function to draw candidates with.")
-            values = self.sample(candidate_id)
-        if values is None:
-            self.space_exhausted = True
-            self.show(
-                f"{self.name}: the search space is exhausted after "
-                f"{len(self.population)} distinct candidates (max_trials="
-                f"{self.max_candidates})."
-            )
-            return None
-        self.population.add(candidate_id, values, worker)
-        self.policy.candidate_added(self, candidate_id, proposed)
-        self.holders[worker] = candidate_id
-        self.unit_costs.start(candidate_id, 0, builds=True)
-        return Work(candidate_id, dict(values), self.unit_target(), new=True)
-
-    # ------------------------------------------------------------------
     # Units ending, and the barrier
     # ------------------------------------------------------------------
-    def _unit_is_over(self, candidate_id: str, epoch: int) -> bool:
+    def unit_is_over(self, candidate_id: str, epoch: int) -> bool:
         record = self.population[candidate_id]
         return self.plan.unit_is_over(
             epoch, self.unit_target(), self.phase == FINALISTS, record.curve,
@@ -575,7 +383,7 @@ class RoundEngine:
         if abort is not None:
             raise SearchAborted(abort)
 
-    def _unit_succeeded(self, candidate_id: str) -> None:
+    def complete_unit(self, candidate_id: str) -> None:
         record = self.population[candidate_id]
         self.failures.unit_succeeded()
         record.epochs_done = self.population.epochs_reported(candidate_id)
@@ -599,7 +407,7 @@ class RoundEngine:
         """
         if self.phase == FINISHED:
             return False
-        if self.may_sample() or self.holders or self.has_waiting():
+        if self.dispatcher.may_sample() or self.holders or self.dispatcher.has_waiting():
             return False
         population = self.population.alive()
         if self.phase == SELECTION:
@@ -669,6 +477,3 @@ class RoundEngine:
         self.policy.restore(state["policy"][self.policy.key])
 
 
-def format_score(score: Optional[float]) -> str:
-    """A score as the progress lines print it ("n/a" if unusable)."""
-    return "n/a" if score is None or not math.isfinite(score) else f"{score:.4f}"

@@ -22,8 +22,8 @@ from typing import Callable
 from typing import Optional
 
 from keras_prune_nas.engine.engine import RoundEngine
-from keras_prune_nas.engine.engine import Stop
-from keras_prune_nas.engine.engine import Work
+from keras_prune_nas.engine.messages import Stop
+from keras_prune_nas.engine.messages import Work
 
 Objective = Callable[[Work, int], float]
 

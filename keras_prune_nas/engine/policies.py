@@ -30,7 +30,7 @@ from typing import List
 from typing import Optional
 
 from keras_prune_nas import culling
-from keras_prune_nas.engine.engine import format_score
+from keras_prune_nas.engine.messages import format_score
 from keras_prune_nas.engine.population import STOPPED
 
 

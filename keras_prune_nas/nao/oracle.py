@@ -19,9 +19,6 @@ import numpy as np
 from keras_prune_nas import checks
 from keras_prune_nas.nao.policy import TARGET_MODES
 from keras_prune_nas.nao.policy import NAOPolicy
-from keras_prune_nas.nao.policy import generation_sizes  # noqa: F401 (re-exported)
-from keras_prune_nas.nao.policy import rank_targets  # noqa: F401 (re-exported)
-from keras_prune_nas.nao.policy import score_targets  # noqa: F401 (re-exported)
 from keras_prune_nas.oracle import PruneOracle
 from keras_prune_nas.tuner import RoundSearch
 
