@@ -255,6 +255,7 @@ class RoundOracle(keras_tuner.Oracle):
             name=self.search_name,
             objective_name=self.objective.name,
         )
+        self.mirror = TrialMirror(self)
 
     # ------------------------------------------------------------------
     # The engine's state, as keras_tuner users and tools read it
@@ -357,7 +358,7 @@ class RoundOracle(keras_tuner.Oracle):
             if answer.again:
                 return self.ongoing_trials[tuner_id]
             if answer.new:
-                self._add_trial(answer)
+                self.mirror.add_trial(answer)
             trial = self.trials[answer.candidate_id]
             trial.status = TrialStatus.RUNNING
             self._sync_ongoing()
@@ -368,25 +369,6 @@ class RoundOracle(keras_tuner.Oracle):
             self.persist()
         status = TrialStatus.IDLE if isinstance(answer, Wait) else TrialStatus.STOPPED
         return trial_module.Trial(self.get_space(), status=status)
-
-    def _add_trial(self, work):
-        trial = self._new_trial(work.candidate_id, work.values)
-        # keras_tuner's record of values tried, so that `_random_values`
-        # draws no candidate twice.
-        self._record_values(trial)
-        self.trials[work.candidate_id] = trial
-        self.start_order.append(work.candidate_id)
-        # keras_tuner's display numbers trials from 1; keep it, unprinted.
-        self._display.trial_number[work.candidate_id] = len(self.trials)
-        self._display.trial_start[work.candidate_id] = datetime.now()
-
-    def _new_trial(self, trial_id, values, hyperparameters=None):
-        hyperparameters = (hyperparameters or self.hyperparameters).copy()
-        hyperparameters.values = dict(values)
-        return trial_module.Trial(
-            hyperparameters=hyperparameters, trial_id=trial_id,
-            status=TrialStatus.RUNNING,
-        )
 
     def _sync_ongoing(self):
         """keras_tuner's `ongoing_trials`, as the engine's holders say."""
@@ -492,18 +474,10 @@ class RoundOracle(keras_tuner.Oracle):
                 "start afresh."
             )
         self.engine.restore(own["engine"])
-        self._restore_missing_trials(state)
+        self.mirror.restore_missing_trials(state)
         super().set_state(state)
         self.tuner_ids = set()
         self.ongoing_trials = {}
-
-    def _restore_missing_trials(self, state):
-        """Rebuilds trials saved in the state whose file a kill kept unwritten."""
-        space = hp_module.HyperParameters.from_config(state["hyperparameters"])
-        for trial_id, record in self.candidates.items():
-            if trial_id not in self.trials:
-                self.trials[trial_id] = self._new_trial(trial_id, record.values, space)
-                self.engine.population.mark_changed(trial_id)
 
     def reload(self):
         super().reload()
@@ -511,9 +485,95 @@ class RoundOracle(keras_tuner.Oracle):
         # every candidate that has not finished its round is handed out
         # again anyway, from its last checkpoint.
         self._retry_queue = []
-        self._catch_up()
+        self.mirror.catch_up()
 
-    def _catch_up(self):
+    def save(self):
+        files.atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def persist(self, *trial_ids):
+        """Saves the engine's state, then the trial files that changed."""
+        self.mirror.persist(*trial_ids)
+
+    def _save_trial(self, trial):
+        path = f"{self._get_trial_dir(trial.trial_id)}/trial.json"
+        files.atomic_write_json(path, trial.get_state())
+
+
+class TrialMirror:
+    """Keeps keras_tuner's Trials and their files level with the engine.
+
+    The engine's records are the truth; a Trial is how keras_tuner, its
+    chief and its tools see a candidate. The writes go in one order: the
+    engine's state (with the oracle's), then the trial files that changed,
+    so a kill in between leaves trial files behind the state, and
+    `catch_up` (on reload) brings them level.
+
+    Args:
+        oracle: The `RoundOracle` whose trials these are.
+    """
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+
+    def add_trial(self, work):
+        """The Trial of a candidate the engine just sampled."""
+        oracle = self.oracle
+        trial = self.new_trial(work.candidate_id, work.values)
+        # keras_tuner's record of the values tried, so that its
+        # `_random_values` draws no candidate twice.
+        oracle._record_values(trial)
+        oracle.trials[work.candidate_id] = trial
+        oracle.start_order.append(work.candidate_id)
+        # keras_tuner's display numbers trials from 1; keep it, unprinted.
+        oracle._display.trial_number[work.candidate_id] = len(oracle.trials)
+        oracle._display.trial_start[work.candidate_id] = datetime.now()
+
+    def new_trial(self, trial_id, values, hyperparameters=None):
+        hyperparameters = (hyperparameters or self.oracle.hyperparameters).copy()
+        hyperparameters.values = dict(values)
+        return trial_module.Trial(
+            hyperparameters=hyperparameters, trial_id=trial_id,
+            status=TrialStatus.RUNNING,
+        )
+
+    def persist(self, *trial_ids):
+        """Mirrors the engine onto the trials, saves the state, then the trial
+        files that changed."""
+        oracle = self.oracle
+        changed = sorted(set(oracle.engine.population.take_changed()) | set(trial_ids))
+        for trial_id in changed:
+            self.mirror(trial_id)
+        oracle.save()
+        for trial_id in changed:
+            # keras_tuner's hook that writes one trial file (RoundOracle
+            # overrides it to write atomically).
+            oracle._save_trial(oracle.trials[trial_id])
+
+    def mirror(self, trial_id):
+        """The trial as the engine's record says: its status, message, score."""
+        oracle = self.oracle
+        ending = oracle.candidates[trial_id].ending
+        trial = oracle.trials[trial_id]
+        if ending is None:
+            trial.status = TrialStatus.RUNNING
+            return
+        trial.status = ending["status"]
+        trial.message = ending["message"]
+        if trial.metrics.exists(oracle.objective.name):
+            oracle.score_trial(trial)
+        if trial_id not in oracle.end_order:
+            oracle.end_order.append(trial_id)
+
+    def restore_missing_trials(self, state):
+        """Rebuilds trials saved in the state whose file a kill kept unwritten."""
+        oracle = self.oracle
+        space = hp_module.HyperParameters.from_config(state["hyperparameters"])
+        for trial_id, record in oracle.candidates.items():
+            if trial_id not in oracle.trials:
+                oracle.trials[trial_id] = self.new_trial(trial_id, record.values, space)
+                oracle.engine.population.mark_changed(trial_id)
+
+    def catch_up(self):
         """Brings the engine and the trial files level after a kill.
 
         Trial files hold every epoch reported (keras_tuner writes one per
@@ -521,56 +581,22 @@ class RoundOracle(keras_tuner.Oracle):
         unit in flight reported go back to the engine. Endings the state
         holds and a trial file missed are written to it.
         """
-        for trial_id, record in self.candidates.items():
-            trial = self.trials[trial_id]
-            curve = objective_curve(trial, self.objective.name)
+        oracle = self.oracle
+        population = oracle.engine.population
+        for trial_id, record in oracle.candidates.items():
+            trial = oracle.trials[trial_id]
+            curve = objective_curve(trial, oracle.objective.name)
             if len(curve) > len(record.curve):
-                self.engine.population.recover_curve(
+                population.recover_curve(
                     trial_id, curve, _last_metric(trial, PARAMETER_COUNT_METRIC)
                 )
             if record.ending is not None and (
                 trial.status != record.ending["status"]
                 or trial.message != record.ending["message"]
             ):
-                self.engine.population.mark_changed(trial_id)
-        if self.engine.population.has_changes():
+                population.mark_changed(trial_id)
+        if population.has_changes():
             self.persist()
-
-    def save(self):
-        files.atomic_write_json(self._get_oracle_fname(), self.get_state())
-
-    def persist(self, *trial_ids):
-        """Mirrors the engine onto the trials, saves the state, then the trial
-        files that changed.
-
-        Always in this order: the state holds everything a trial file needs,
-        so a kill in between leaves trial files behind the state, and
-        `reload` brings them up to date from it.
-        """
-        changed = sorted(set(self.engine.population.take_changed()) | set(trial_ids))
-        for trial_id in changed:
-            self._mirror(trial_id)
-        self.save()
-        for trial_id in changed:
-            self._save_trial(self.trials[trial_id])
-
-    def _mirror(self, trial_id):
-        """The trial as the engine's record says: its status, message, score."""
-        ending = self.candidates[trial_id].ending
-        trial = self.trials[trial_id]
-        if ending is None:
-            trial.status = TrialStatus.RUNNING
-            return
-        trial.status = ending["status"]
-        trial.message = ending["message"]
-        if trial.metrics.exists(self.objective.name):
-            self.score_trial(trial)
-        if trial_id not in self.end_order:
-            self.end_order.append(trial_id)
-
-    def _save_trial(self, trial):
-        path = f"{self._get_trial_dir(trial.trial_id)}/trial.json"
-        files.atomic_write_json(path, trial.get_state())
 
 
 def _step_value(trial, objective_name, step):

@@ -30,6 +30,7 @@ from typing import Set
 
 from keras_prune_nas import checks
 from keras_prune_nas import culling
+from keras_prune_nas.engine import state as state_module
 from keras_prune_nas.engine.dispatch import Dispatcher
 from keras_prune_nas.engine.failures import FailurePolicy
 from keras_prune_nas.engine.failures import SearchAborted
@@ -420,60 +421,15 @@ class RoundEngine:
         return False
 
     # ------------------------------------------------------------------
-    # State: one plain dict
+    # State: one plain dict (`keras_prune_nas.engine.state`)
     # ------------------------------------------------------------------
     def parameters(self) -> dict:
         """Parameters a run must keep until it is finished."""
-        return {
-            "epochs_per_round": self.plan.epochs_per_round,
-            "rank_by": self.population.rank_by,
-            "complexity_penalty": self.population.complexity_penalty,
-            **self.policy.parameters(),
-        }
+        return state_module.parameters(self)
 
     def state(self) -> dict:
-        return {
-            "parameters": self.parameters(),
-            "epochs": self.plan.epochs,
-            "rounds": self.plan.rounds,
-            "phase": self.phase,
-            "round": self.round,
-            "space_exhausted": self.space_exhausted,
-            "population": self.population.state(),
-            "failures": self.failures.state(),
-            "expired_leases": list(self.expired_leases),
-            "policy": {self.policy.key: self.policy.state()},
-        }
+        return state_module.engine_state(self)
 
     def restore(self, state: dict) -> None:
         """Restores `state()`; refuses an unfinished run with other parameters."""
-        changed = [
-            f"{name}={value!r} (now {self.parameters().get(name)!r})"
-            for name, value in state["parameters"].items()
-            if value != self.parameters().get(name)
-        ]
-        if changed and state["phase"] != FINISHED:
-            raise ValueError(
-                f"This project directory holds an unfinished {self.name} run "
-                f"with other parameters: {', '.join(changed)}. Pass the same "
-                "values to resume it, or overwrite=True (or another "
-                "project_name) to start afresh."
-            )
-        if self.policy.key not in state["policy"]:
-            raise RuntimeError(
-                f"The project directory holds the state of another strategy "
-                f"({', '.join(state['policy'])}), not of {self.name}. Use another "
-                "`project_name` or `directory`, or pass `overwrite=True`."
-            )
-        self.plan.epochs = state["epochs"]
-        self.plan.rounds = state["rounds"]
-        self.phase = state["phase"]
-        self.round = state["round"]
-        self.space_exhausted = state["space_exhausted"]
-        self.population.restore(state["population"])
-        self.failures.restore(state["failures"])
-        self.expired_leases = list(state["expired_leases"])
-        self.holders = {}
-        self.policy.restore(state["policy"][self.policy.key])
-
-
+        state_module.restore_engine(self, state)
