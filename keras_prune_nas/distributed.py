@@ -9,6 +9,7 @@ A worker: `Heartbeat` renews its lease every few seconds while it trains, so
 that the chief can tell a dead worker from one in a long epoch.
 """
 
+import contextlib
 import os
 import threading
 import time
@@ -128,3 +129,46 @@ class Heartbeat:
                 continue
             if self.on_contact is not None:
                 self.on_contact()
+
+
+class WorkerLease:
+    """A worker's own view of its lease (the chief keeps the real one).
+
+    Renewed by every answer from the chief and by each heartbeat; once it is
+    silent longer than the timeout, the chief has given the worker's
+    candidate to another worker, so the worker gives it up too.
+
+    Args:
+        worker: The worker's tuner id.
+        timeout: The chief's `lease_timeout` (None: never lost).
+        remote: Whether there is a chief at all (a worker process).
+    """
+
+    def __init__(self, worker, timeout, remote):
+        from keras_prune_nas.leases import LeaseTable
+
+        self.worker = worker
+        self.timeout = timeout
+        self.remote = remote
+        self.table = LeaseTable(timeout)
+        self.table.touch(worker)
+
+    def touch(self):
+        self.table.touch(self.worker)
+
+    def lost(self):
+        """True if this worker has been silent so long the chief gave up."""
+        return (
+            self.remote
+            and self.timeout is not None
+            and self.table.silent_for(self.worker) > self.timeout
+        )
+
+
+def heartbeat_while_training(oracle, lease):
+    """A `Heartbeat` for a worker whose lease can expire, else nothing."""
+    if not lease.remote or lease.timeout is None:
+        return contextlib.nullcontext()
+    return Heartbeat(
+        oracle, lease.worker, heartbeat_interval(lease.timeout), on_contact=lease.touch
+    )

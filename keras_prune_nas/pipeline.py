@@ -184,3 +184,14 @@ def cache_fit_inputs(fit_args, fit_kwargs):
             xv, yv, rest[0] if rest else None, validation_batch_size, False
         )
     return (), kwargs
+
+
+def maybe_cache_fit_inputs(fit_args, fit_kwargs, enabled=True):
+    """`cache_fit_inputs` where it applies (enabled, TensorFlow backend, NumPy
+    inputs), else the inputs unchanged."""
+    from keras_tuner.src.backend import keras
+
+    if not enabled or keras.backend.backend() != "tensorflow":
+        return fit_args, fit_kwargs
+    cached = cache_fit_inputs(fit_args, fit_kwargs)
+    return cached if cached is not None else (fit_args, fit_kwargs)

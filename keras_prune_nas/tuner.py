@@ -5,27 +5,32 @@ work at a time (one candidate, up to the round's last epoch), continuing the
 candidate's live model or its newest checkpoint, and reports every epoch.
 The parts it is made of each own one job:
 
+* `keras_prune_nas.checkout.ModelCheckout`: a candidate's model at the
+  right epoch (live, from its checkpoint, or new);
 * `keras_prune_nas.live_models.LiveModelCache`: models kept between rounds;
 * `keras_prune_nas.checkpoints.CheckpointStore`: every epoch's checkpoint;
+* `keras_prune_nas.retention.CheckpointRetention`: which checkpoints and
+  models a candidate still needs;
+* `keras_prune_nas.reporting.EpochReports`: one epoch's report to the oracle;
+* `keras_prune_nas.batch_schedule.ScheduledBatches`: the batch-size schedule
+  and its inputs per batch size;
 * `keras_prune_nas.callbacks.ContinuingCallbacks`: the user's callbacks;
 * `keras_prune_nas.pipeline`: the input pipeline, built once per search;
-* `keras_prune_nas.distributed`: the chief's loop and the worker's heartbeat.
+* `keras_prune_nas.curves_csv`: `curves.csv`;
+* `keras_prune_nas.distributed`: the chief's loop, the worker's heartbeat
+  and its own view of its lease.
 
 `PruneSearch` is a `RoundSearch` with a `PruneOracle`, the drop-in
 replacement for `keras_tuner.RandomSearch`.
 """
 
-import csv
 import dataclasses
-import io
 import os
 import time
 from typing import Any
 from typing import Optional
 
-import numpy as np
 import keras_tuner
-from keras_tuner import errors
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.backend import keras
 from keras_tuner.src.distribute import utils as dist_utils
@@ -33,69 +38,26 @@ from keras_tuner.src.engine import tuner as tuner_module
 from keras_tuner.src.engine import tuner_utils
 
 from keras_prune_nas import checkpoints as checkpoint_files
+from keras_prune_nas import curves_csv
 from keras_prune_nas import checks
 from keras_prune_nas import distributed
 from keras_prune_nas import local_workers
 from keras_prune_nas import files
 from keras_prune_nas import pipeline
-from keras_prune_nas import schedules
 from keras_prune_nas import validation
-from keras_prune_nas.callbacks import ContinuingCallbacks
-from keras_prune_nas.leases import LeaseTable
-from keras_prune_nas.live_models import LiveModel
+from keras_prune_nas.batch_schedule import ScheduledBatches
+from keras_prune_nas.checkout import ModelCheckout
+from keras_prune_nas.checkout import build_checked_model
+from keras_prune_nas.checkout import load_best_model
 from keras_prune_nas.live_models import LiveModelCache
-from keras_prune_nas.oracle import PARAMETER_COUNT_METRIC
 from keras_prune_nas.oracle import PruneOracle
 from keras_prune_nas.oracle import RoundOracle
 from keras_prune_nas.oracle import epochs_reported
-from keras_prune_nas.oracle import holds_epoch
+from keras_prune_nas.retention import CheckpointRetention
+from keras_prune_nas.reporting import EpochReports
+from keras_prune_nas.reporting import report_whole_result
 
 TrialStatus = trial_module.TrialStatus
-ENDED = (TrialStatus.STOPPED, TrialStatus.COMPLETED, TrialStatus.FAILED)
-
-
-def _constant_learning_rate(model):
-    """The optimizer's learning rate if it is a constant, else None."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        return None
-    # A schedule is serialized as a dict, a constant as a number.
-    rate = optimizer.get_config().get("learning_rate")
-    return float(rate) if checks.is_number(rate) else None
-
-
-def _best_epochs(trial, objective_name):
-    """Epoch count at the candidate's best epoch (whose weights it keeps)."""
-    if not trial.metrics.exists(objective_name):
-        return None
-    step = trial.metrics.get_best_step(objective_name)
-    return None if step is None else step + 1
-
-
-def models_to_check(held, trained_id, unit_start, checked_all_at, remote_oracle):
-    """Which held candidates to ask the oracle about after a unit.
-
-    Args:
-        held: The trial ids of the models this process holds.
-        trained_id: The candidate whose unit just ended (None: check all).
-        unit_start: The epoch that unit began at (None if unknown).
-        checked_all_at: The `unit_start` of the last check of every model.
-        remote_oracle: Whether each question is a request to the chief.
-
-    Returns:
-        `(trial_ids, checked_all_at)`: every held model, unless the oracle is
-        remote and no new round began since the last full check; then only
-        `trained_id` (the oracle ends a candidate only at a round's barrier
-        or at the end of its own unit). A round's units start at its first
-        epoch, so a unit starting at another epoch than the last full
-        check's (later, or earlier: a new generation or a raised
-        `max_trials` starts over at epoch 0) begins a new round.
-    """
-    if not remote_oracle or trained_id is None:
-        return list(held), checked_all_at
-    if unit_start is not None and unit_start != checked_all_at:
-        return list(held), unit_start
-    return [trial_id for trial_id in held if trial_id == trained_id], checked_all_at
 
 
 @dataclasses.dataclass
@@ -218,25 +180,11 @@ class RoundSearch(tuner_module.Tuner):
         progress=None,
         **kwargs,
     ):
-        if not isinstance(oracle, RoundOracle):
-            raise TypeError(
-                "`oracle` must be a keras_prune_nas RoundOracle (e.g. "
-                f"PruneOracle); received {type(oracle).__name__}."
-            )
-        schedules.validate_batch_size_schedule(
-            batch_size_schedule, learning_rate_scaling
+        validation.check_round_search_arguments(
+            oracle, RoundOracle, hypermodel, batch_size_schedule, learning_rate_scaling,
+            max_live_models, overrides_run_trial=type(self).run_trial is not RoundSearch.run_trial,
+            search_name=type(self).__name__,
         )
-        checks.require_int(
-            "max_live_models", max_live_models, 0,
-            "models kept in memory between rounds; 0 checkpoints every model "
-            "between its rounds",
-        )
-        if hypermodel is None and type(self).run_trial is RoundSearch.run_trial:
-            raise ValueError(
-                "Received `hypermodel=None`. Pass a HyperModel or a function "
-                "that builds a compiled Keras model from `hp`, or subclass "
-                f"{type(self).__name__} and override `run_trial()`."
-            )
         # On a worker `self.oracle` becomes keras_tuner's client of the
         # chief's oracle; the plan and settings are read from this one.
         self.round_oracle = oracle
@@ -248,17 +196,17 @@ class RoundSearch(tuner_module.Tuner):
         )
         self.learning_rate_scaling = learning_rate_scaling
         self.live_models = LiveModelCache(max_live_models)
-        self._base_batch_size = None
-        # batch size -> (fit args, fit kwargs) with that batch size
-        self._inputs_by_batch_size = {}
+        self.scheduled_batches = None
+        if self.batch_size_schedule is not None:
+            self.scheduled_batches = ScheduledBatches(
+                self.batch_size_schedule, learning_rate_scaling, self.plan,
+                self._maybe_cache_inputs,
+            )
         self._unit = None
         self._display_verbosity = 1
         # Candidates this process rebuilt from a checkpoint to go on training
         # (not held live: evicted, or last trained by another worker).
         self.checkpoint_resumes = 0
-        # A worker's live models are checked for culls once per round: the
-        # first epoch of the unit at the last full check.
-        self._checked_all_at_epoch = -1
         if dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle():
             # The chief owns the project directory: a worker that wiped it
             # would delete what the others are writing.
@@ -267,9 +215,18 @@ class RoundSearch(tuner_module.Tuner):
         self.checkpoints = checkpoint_files.CheckpointStore(
             self.get_trial_dir, self.tuner_id
         )
-        # This worker's view of its own lease (the chief keeps the real one).
-        self._own_lease = LeaseTable(oracle.lease_timeout)
-        self._own_lease.touch(self.tuner_id)
+        self.retention = CheckpointRetention(
+            self.checkpoints, self.live_models, self.oracle.objective,
+            self.executions_per_trial, self.oracle.get_trial,
+            remote_oracle=self._is_worker(),
+        )
+        self.lease = distributed.WorkerLease(
+            self.tuner_id, oracle.lease_timeout, remote=self._is_worker()
+        )
+        self.epoch_reports = EpochReports(
+            self.oracle, self.checkpoints, self.retention, self.lease,
+            count_parameters=bool(oracle.complexity_penalty),
+        )
         self._forwards_batch_hooks = (
             type(self).on_batch_begin is not tuner_module.Tuner.on_batch_begin
             or type(self).on_batch_end is not tuner_module.Tuner.on_batch_end
@@ -307,12 +264,10 @@ class RoundSearch(tuner_module.Tuner):
         # keras_tuner's own check (and message) first, then ours.
         self._deepcopy_callbacks(fit_kwargs.get("callbacks") or [])
         validation.check_search_inputs(self.hypermodel, fit_args, fit_kwargs)
-        if self.progress is None:
-            self._display_verbosity = fit_kwargs.get(
-                "verbose", getattr(self.round_oracle, "verbose", "auto")
-            )
-        else:
-            self._display_verbosity = 1 if self.progress else 0
+        self._display_verbosity = (
+            fit_kwargs.get("verbose", getattr(self.round_oracle, "verbose", "auto"))
+            if self.progress is None else int(bool(self.progress))
+        )
         self.round_oracle.verbose = self._display_verbosity
         self.round_oracle.set_epochs(epochs)
         if dist_utils.is_chief_oracle():
@@ -323,8 +278,7 @@ class RoundSearch(tuner_module.Tuner):
             distributed.serve_oracle(
                 self.oracle, abandoned=local_workers.active_workers_gone
             )
-            self._retain_checkpoints_of_ended()
-            self.write_curves()
+            self._write_outputs()
             return
         if self.hypermodel is not None and not self._customized_training():
             validation.probe_first_candidate(
@@ -333,16 +287,18 @@ class RoundSearch(tuner_module.Tuner):
         if self.batch_size_schedule is None:
             fit_args, fit_kwargs = self._maybe_cache_inputs(fit_args, fit_kwargs)
         else:
-            fit_args, fit_kwargs = pipeline.fit_keywords(fit_args, fit_kwargs)
-            self._base_batch_size = fit_kwargs.get("batch_size") or 32
-            self._inputs_by_batch_size = {}
+            fit_args, fit_kwargs = self.scheduled_batches.start(fit_args, fit_kwargs)
         try:
             self._search_loop(fit_args, fit_kwargs)
         finally:
             self._close_live_models()
             if not self._is_worker():
-                self._retain_checkpoints_of_ended()
-                self.write_curves()
+                self._write_outputs()
+
+    def _write_outputs(self):
+        """What the chief (or a single process) leaves: trimmed files, curves."""
+        self.retention.trim_every_ended(self.oracle.trials.values())
+        self.write_curves()
 
     def _search_loop(self, fit_args, fit_kwargs):
         """`BaseTuner.search`'s loop, without spinning while others train."""
@@ -350,7 +306,7 @@ class RoundSearch(tuner_module.Tuner):
         while True:
             self.pre_create_trial()
             trial = self.oracle.create_trial(self.tuner_id)
-            self._own_lease.touch(self.tuner_id)
+            self.lease.touch()
             if trial.status == TrialStatus.STOPPED:
                 break
             if trial.status == TrialStatus.IDLE:
@@ -358,14 +314,7 @@ class RoundSearch(tuner_module.Tuner):
                 time.sleep(distributed.IDLE_POLL_SECONDS)
                 continue
             self.on_trial_begin(trial)
-            if self._is_worker() and self.round_oracle.lease_timeout is not None:
-                with distributed.Heartbeat(
-                    self.oracle, self.tuner_id,
-                    distributed.heartbeat_interval(self.round_oracle.lease_timeout),
-                    on_contact=lambda: self._own_lease.touch(self.tuner_id),
-                ):
-                    self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
-            else:
+            with distributed.heartbeat_while_training(self.oracle, self.lease):
                 self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
             self.on_trial_end(trial)
         self.on_search_end()
@@ -390,14 +339,8 @@ class RoundSearch(tuner_module.Tuner):
         )
 
     def _maybe_cache_inputs(self, fit_args, fit_kwargs):
-        if (
-            not self.cache_inputs
-            or self._customized_training()
-            or keras.backend.backend() != "tensorflow"
-        ):
-            return fit_args, fit_kwargs
-        cached = pipeline.cache_fit_inputs(fit_args, fit_kwargs)
-        return cached if cached is not None else (fit_args, fit_kwargs)
+        enabled = self.cache_inputs and not self._customized_training()
+        return pipeline.maybe_cache_fit_inputs(fit_args, fit_kwargs, enabled)
 
     def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
         self._unit = None
@@ -406,16 +349,8 @@ class RoundSearch(tuner_module.Tuner):
         if unit is not None and (unit.any_reported or unit.abandoned):
             return
         # No epoch reached the oracle (e.g. `run_trial` or `HyperModel.fit`
-        # was overridden to return a number): report the result once, as
-        # the outcome of the whole training.
-        tuner_utils.validate_trial_results(
-            results, self.oracle.objective, "Tuner.run_trial()"
-        )
-        self.oracle.update_trial(
-            trial.trial_id,
-            tuner_utils.convert_to_metrics_dict(results, self.oracle.objective),
-            step=(self.plan.epochs or 1) - 1,
-        )
+        # was overridden to return a number).
+        report_whole_result(self.oracle, trial, results, self.plan.epochs)
 
     def run_trial(self, trial, *args, **kwargs):
         """Trains one candidate for one round, continuing where it stopped.
@@ -450,8 +385,8 @@ class RoundSearch(tuner_module.Tuner):
         unit = self._unit
         key = (trial.trial_id, unit.execution)
         live = self._check_out(trial, unit.execution, unit.reported, unit.callbacks)
-        if self.batch_size_schedule is not None:
-            args, kwargs = self._follow_batch_size_schedule(unit, live, kwargs)
+        if self.scheduled_batches is not None:
+            args, kwargs = self.scheduled_batches.follow(unit, live, kwargs)
         reporter = EpochReporter(self, unit, self._forwards_batch_hooks)
         kwargs.update(
             initial_epoch=live.epoch,
@@ -478,104 +413,18 @@ class RoundSearch(tuner_module.Tuner):
             live.epoch = unit.last_epoch + 1
         return result
 
-    def _follow_batch_size_schedule(self, unit, live, kwargs):
-        """Sets the round's batch size and scales the learning rate with it."""
-        round_index = self.plan.round_of_epoch(live.epoch)
-        batch_size = schedules.batch_size_for_round(
-            self.batch_size_schedule, round_index, self.plan.rounds
-        )
-        optimizer = live.model.optimizer
-        if self.learning_rate_scaling is not None:
-            if live.base_learning_rate is None:
-                raise errors.FatalValueError(
-                    "batch_size_schedule scales the learning rate, which "
-                    "needs a constant learning rate, but the model's "
-                    "optimizer has "
-                    f"{optimizer.get_config().get('learning_rate')!r}. Compile "
-                    "with a number as learning rate, or pass "
-                    "learning_rate_scaling=None."
-                )
-            optimizer.learning_rate = schedules.scaled_learning_rate(
-                live.base_learning_rate, batch_size, self._base_batch_size,
-                self.learning_rate_scaling,
-            )
-        unit.schedule = (
-            float(batch_size), float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        )
-        if batch_size not in self._inputs_by_batch_size:
-            data = {
-                name: value for name, value in kwargs.items()
-                if name in pipeline.DATA_ARGUMENTS
-            }
-            data["batch_size"] = batch_size
-            self._inputs_by_batch_size[batch_size] = self._maybe_cache_inputs((), data)
-        args, data = self._inputs_by_batch_size[batch_size]
-        rest = {
-            name: value for name, value in kwargs.items()
-            if name not in pipeline.DATA_ARGUMENTS
-        }
-        return args, {**rest, **data}
-
     # ------------------------------------------------------------------
     # One epoch's report
     # ------------------------------------------------------------------
     def report_epoch(self, unit, model, epoch, logs):
-        """Checkpoints one epoch, reports it to the oracle, commits it.
-
-        Called by `EpochReporter` at the end of every epoch.
+        """Checkpoints one epoch, reports it to the oracle, commits it
+        (`EpochReports`). Called by `EpochReporter` at the end of every epoch.
 
         Returns:
-            True if training must stop after this epoch (the unit is over,
-            or the candidate is no longer this worker's).
+            True if training must stop after this epoch.
         """
-        trial_id = unit.trial.trial_id
         self.on_epoch_end(unit.trial, model, epoch, logs=logs)
-        if self._lease_lost():
-            # The chief has given this candidate to another worker by now.
-            unit.abandoned = "its lease expired"
-            return True
-        metrics = self._epoch_metrics(logs)
-        if self.round_oracle.complexity_penalty:
-            metrics[PARAMETER_COUNT_METRIC] = float(model.count_params())
-        if unit.schedule is not None:
-            metrics["batch_size"], metrics["learning_rate"] = unit.schedule
-        pending = self.checkpoints.save_pending(
-            trial_id, unit.execution, model, epoch + 1
-        )
-        answer = self.oracle.update_trial(trial_id, metrics, step=epoch)
-        self._own_lease.touch(self.tuner_id)
-        unit.any_reported = True
-        if not holds_epoch(answer, self.oracle.objective.name, epoch):
-            # The oracle ignored the report: the candidate is not ours now.
-            self.checkpoints.discard(pending)
-            unit.abandoned = "the chief took it back"
-            return True
-        unit.last_epoch = epoch
-        self.checkpoints.commit(pending, trial_id, unit.execution, epoch + 1)
-        self._retain_checkpoints(answer, unit.execution, epoch + 1)
-        return unit.execution == 0 and answer.status != TrialStatus.RUNNING
-
-    def _epoch_metrics(self, logs):
-        """The logs of one epoch as the oracle wants them, objective included."""
-        logs = dict(logs or {})
-        objective = self.oracle.objective
-        metrics = {}
-        for name, value in logs.items():
-            try:
-                metrics[name] = float(np.asarray(value))
-            except (TypeError, ValueError):
-                continue
-        if objective.name not in metrics:
-            if not objective.has_value(metrics):
-                raise errors.FatalValueError(
-                    f"The objective {objective.name!r} is not among the "
-                    f"metrics the model logs every epoch: {sorted(metrics)}. "
-                    "Pass one of those as `objective`, or compile the model "
-                    "with that metric (and pass validation data for a "
-                    "'val_' metric)."
-                )
-            metrics[objective.name] = float(objective.get_value(metrics))
-        return metrics
+        return self.epoch_reports.report(unit, model, epoch, logs)
 
     def on_trial_end(self, trial):
         unit = self._unit
@@ -589,15 +438,8 @@ class RoundSearch(tuner_module.Tuner):
             self._unit = None
             return
         super().on_trial_end(trial)
-        self._release_ended(trial.trial_id, unit.reported if unit is not None else None)
-
-    def _lease_lost(self):
-        """True if this worker has been silent so long the chief gave up."""
-        timeout = self.round_oracle.lease_timeout
-        return (
-            self._is_worker()
-            and timeout is not None
-            and self._own_lease.silent_for(self.tuner_id) > timeout
+        self.retention.release_ended(
+            trial.trial_id, unit.reported if unit is not None else None
         )
 
     # ------------------------------------------------------------------
@@ -610,153 +452,37 @@ class RoundSearch(tuner_module.Tuner):
         without `clear_session()`, which would cost a garbage collection per
         candidate, and with the optimizer built up front.
         """
-        model = self._build_hypermodel(hp)
-        if not isinstance(model, keras.Model):
-            raise errors.FatalTypeError(
-                "Expected the model-building function, or HyperModel.build() "
-                "to return a valid Keras Model instance. "
-                f"Received: {model} of type {type(model)}."
-            )
-        size = tuner_module.maybe_compute_model_size(model)
-        if self.max_model_size and size > self.max_model_size:
-            raise errors.FailedTrialError(
-                f"Oversized model: {size} parameters (max_model_size="
-                f"{self.max_model_size}). Skip model."
-            )
-        optimizer = getattr(model, "optimizer", None)
-        if model.built and optimizer is not None and not optimizer.built:
-            # Built inside the first traced train step instead, the optimizer
-            # makes TensorFlow trace that step twice: ~0.3 s per candidate.
-            optimizer.build(model.trainable_variables)
-        return model
+        return build_checked_model(self._build_hypermodel, hp, self.max_model_size)
 
     def _check_out(self, trial, execution, reported, original_callbacks):
-        """The candidate's model at its newest epoch the oracle has heard of.
+        """The candidate's model at its newest epoch the oracle has heard of
+        (`ModelCheckout`)."""
 
-        That is the live model if it is there, else the newest checkpoint
-        at or before epoch `reported`, else a fresh model at epoch 0.
-        """
-        trial_id = trial.trial_id
-        key = (trial_id, execution)
-        self.checkpoints.settle(trial_id, reported)
-        saved = self.checkpoints.epochs_saved(trial_id, execution)
-        for epochs in [n for n in saved if n > reported]:
-            # Of a report the oracle never saved.
-            self.checkpoints.discard(saved.pop(epochs))
-        live = self.live_models.get(key)
-        in_memory = (
-            live is not None and live.model is not None and live.epoch <= reported
-        )
-        resume = max(list(saved) + ([live.epoch] if in_memory else []), default=0)
-        if live is not None and not (in_memory and live.epoch == resume):
-            if resume == 0:
-                # Starts over: the callbacks see a new run.
-                self.live_models.discard(key)
-                live = None
-            else:
-                self.live_models.drop(key)
-        if live is None:
+        def new_callbacks(trial, execution):
+            # keras_tuner's own copying and TensorBoard set-up, per run.
             callbacks = self._deepcopy_callbacks(original_callbacks)
             self._configure_tensorboard_dir(callbacks, trial, execution)
-            live = LiveModel(ContinuingCallbacks(callbacks))
-            self.live_models.add(key, live)
-        if live.model is None:
-            live.model = self.build_candidate(trial.hyperparameters)
-            live.base_learning_rate = _constant_learning_rate(live.model)
-            live.epoch = resume
-            if resume:
-                files.remove_temporaries(self.get_trial_dir(trial_id))
-                self.checkpoints.load(trial_id, live.model, resume, execution)
-                self.checkpoint_resumes += 1
-        self.live_models.check_out(key)
+            return callbacks
+
+        checkout = ModelCheckout(
+            self.live_models, self.checkpoints, self.build_candidate, new_callbacks,
+            self.get_trial_dir,
+        )
+        live, rebuilt = checkout.check_out(trial, execution, reported)
+        self.checkpoint_resumes += int(rebuilt)
         return live
 
-    def _retain_checkpoints(self, answer, execution, newest):
-        """Removes the checkpoints a candidate can no longer need.
-
-        Execution 0 keeps every epoch that may still turn out best (the one
-        `load_model` loads) and its newest, to resume from. With several
-        executions the best epoch is the best average, which can move until
-        the last execution has reported that epoch. Any other execution only
-        needs to resume, and keeps its newest and its best.
-        """
-        name = self.oracle.objective.name
-        trial_id = answer.trial_id
-        if answer.metrics.exists(name):
-            keep = checkpoint_files.epochs_worth_keeping(
-                [(obs.step, obs.value) for obs in answer.metrics.get_history(name)],
-                self.executions_per_trial,
-                self.oracle.objective.direction,
-            )
-            saved = self.checkpoints.epochs_saved(trial_id, 0)
-            keep.add(max(saved, default=0))  # where execution 0 resumes
-            self.checkpoints.retain(trial_id, 0, keep)
-        if execution != 0:
-            self.checkpoints.retain(
-                trial_id, execution, {newest, _best_epochs(answer, name)}
-            )
-
-    def _retain_best_checkpoint(self, trial):
-        """An ended candidate keeps only its best epoch's checkpoint."""
-        self.checkpoints.settle(
-            trial.trial_id, epochs_reported(trial, self.oracle.objective.name)
-        )
-        best = _best_epochs(trial, self.oracle.objective.name)
-        for execution in range(self.executions_per_trial):
-            self.checkpoints.retain(
-                trial.trial_id, execution, {best} if execution == 0 else set()
-            )
-
-    def _release_ended(self, trained_id=None, unit_start=None):
-        """Ends the callbacks of ended candidates, frees them, trims files.
-
-        After a unit of `trained_id` that began at epoch `unit_start`. A
-        worker asks the chief, one request per model, which with a few dozen
-        models held cost more than the epoch itself: it checks them all once
-        per round (`models_to_check`).
-        """
-        trial_ids, self._checked_all_at_epoch = models_to_check(
-            self.live_models.trial_ids(), trained_id, unit_start,
-            self._checked_all_at_epoch, remote_oracle=self._is_worker(),
-        )
-        for trial_id in trial_ids:
-            trial = self.oracle.get_trial(trial_id)
-            if trial.status in ENDED:
-                for model in self.live_models.release(trial_id):
-                    self.checkpoints.save_build_config(trial_id, model)
-                self._retain_best_checkpoint(trial)
-
-    def _retain_checkpoints_of_ended(self):
-        """Trims every ended candidate's files, not only those held here.
-
-        A process killed after its candidate ended leaves its files behind;
-        so does a worker that died.
-        """
-        for trial in self.oracle.trials.values():
-            if trial.status in ENDED:
-                self._retain_best_checkpoint(trial)
-
     def _close_live_models(self):
-        """At the end of `search` (or its interruption): frees every model.
-
-        Unfinished candidates keep their checkpoints, to resume from.
-        """
-        self._release_ended()
+        """At the end of `search` (or its interruption): frees every model
+        (unfinished candidates keep their checkpoints, to resume from)."""
+        self.retention.release_ended()
         self.live_models.close()
 
     def load_model(self, trial):
         """A fresh model of `trial` with the weights of its best epoch."""
-        epochs = _best_epochs(trial, self.oracle.objective.name)
-        path = epochs and self.checkpoints.path(trial.trial_id, 0, epochs)
-        if not path or not os.path.exists(path):
-            raise FileNotFoundError(
-                f"Trial {trial.trial_id} has no checkpoint of its best epoch "
-                f"({path or 'it reported no epoch'}): it failed before "
-                "finishing an epoch, or its files were removed."
-            )
-        model = self.build_candidate(trial.hyperparameters)
-        self.checkpoints.load(trial.trial_id, model, epochs)
-        return model
+        return load_best_model(
+            self.checkpoints, self.build_candidate, trial, self.oracle.objective.name
+        )
 
     # ------------------------------------------------------------------
     # Outputs
@@ -767,34 +493,13 @@ class RoundSearch(tuner_module.Tuner):
         One row per candidate and epoch: `trial_id`, `status`, `epoch`
         (0-based, as Keras numbers them) and one column per logged metric.
         """
-        rows = []
-        for trial_id in self.oracle.start_order:
-            trial = self.oracle.get_trial(trial_id)
-            by_epoch = {}
-            for name, history in trial.metrics.metrics.items():
-                for obs in history.get_history():
-                    by_epoch.setdefault(obs.step, {})[name] = float(obs.mean())
-            for epoch in sorted(by_epoch):
-                row = {"trial_id": trial_id, "status": trial.status, "epoch": epoch}
-                row.update(by_epoch[epoch])
-                rows.append(row)
-        return rows
+        return curves_csv.curve_rows(self.oracle)
 
     def write_curves(self, path=None):
         """Writes `curves()` to a CSV file (default: `<project>/curves.csv`)."""
-        path = path or os.path.join(self.project_dir, "curves.csv")
-        rows = self.curves()
-        metric_names = sorted(
-            {key for row in rows for key in row} - {"trial_id", "status", "epoch"}
+        return curves_csv.write_rows(
+            self.curves(), path or os.path.join(self.project_dir, "curves.csv")
         )
-        stream = io.StringIO()
-        writer = csv.DictWriter(
-            stream, fieldnames=["trial_id", "status", "epoch"] + metric_names
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-        files.atomic_write_text(path, stream.getvalue())
-        return path
 
     def reload(self):
         super().reload()

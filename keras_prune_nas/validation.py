@@ -222,3 +222,29 @@ def probe_first_candidate(build, objective, fit_args, fit_kwargs):
             "one-hot or not)."
         ) from error
     check_objective_logged(objective, logged, has_validation)
+
+
+def check_round_search_arguments(oracle, oracle_class, hypermodel, batch_size_schedule,
+                                 learning_rate_scaling, max_live_models,
+                                 overrides_run_trial, search_name):
+    """Checks what a `RoundSearch` is built with, before anything trains."""
+    from keras_prune_nas import checks
+    from keras_prune_nas import schedules
+
+    if not isinstance(oracle, oracle_class):
+        raise TypeError(
+            "`oracle` must be a keras_prune_nas RoundOracle (e.g. "
+            f"PruneOracle); received {type(oracle).__name__}."
+        )
+    schedules.validate_batch_size_schedule(batch_size_schedule, learning_rate_scaling)
+    checks.require_int(
+        "max_live_models", max_live_models, 0,
+        "models kept in memory between rounds; 0 checkpoints every model "
+        "between its rounds",
+    )
+    if hypermodel is None and not overrides_run_trial:
+        raise ValueError(
+            "Received `hypermodel=None`. Pass a HyperModel or a function "
+            "that builds a compiled Keras model from `hp`, or subclass "
+            f"{search_name} and override `run_trial()`."
+        )

@@ -17,7 +17,7 @@ from keras_prune_nas.leases import LeaseTable
 from keras_prune_nas.live_models import LiveModel
 from keras_prune_nas.live_models import LiveModelCache
 from keras_prune_nas.plan import RoundPlan
-from keras_prune_nas.tuner import models_to_check
+from keras_prune_nas.retention import models_to_check
 
 
 # ----------------------------------------------------------------------
