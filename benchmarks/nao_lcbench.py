@@ -7,8 +7,9 @@ LCBench's seven hyperparameters. Its epoch 1 is the untrained model, so a
 candidate's Keras epoch k (after k epochs of training) is surrogate epoch
 k + 1: a curve holds 51 trained epochs.
 
-Every method is `NAOOracle` with its defaults, driven as a worker drives
-it (ask for a unit, report its epochs from the surrogate, end it): the same
+Every method is NAOSearch's policy with its defaults, run through the
+search's own engine as a worker drives it (ask for a unit, report its epochs
+from the surrogate, end it): the same
 generations of 25, each culled after every epoch to 10 finalists trained
 with early stopping. `nao` proposes every later generation with NAO;
 `random` samples it at random (`random_share=1`); `nao_score_targets` and
@@ -33,7 +34,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -42,8 +42,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
-from keras_prune_nas import simulation  # noqa: E402
-from keras_prune_nas.nao.oracle import NAOOracle  # noqa: E402
+from keras_prune_nas.engine import RoundEngine  # noqa: E402
+from keras_prune_nas.engine import play  # noqa: E402
+from keras_prune_nas.nao.oracle import distinct_sampler  # noqa: E402
+from keras_prune_nas.nao.oracle import make_nao_policy  # noqa: E402
 
 DEFAULT_DATA = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
@@ -53,7 +55,7 @@ DEFAULT_DATA = os.path.join(
 CONFIG_NAMES = ("batch_size", "learning_rate", "momentum", "weight_decay",
                 "num_layers", "max_units", "max_dropout")
 TRAINED_EPOCHS = 51
-# NAOOracle's defaults but for these arguments; "random" is the baseline.
+# NAOSearch's defaults but for these arguments; "random" is the baseline.
 VARIANTS = {
     "nao": {},
     "random": {"random_share": 1.0},
@@ -120,30 +122,26 @@ def reference_accuracy(surrogate, count, seed=12345):
     return float(surrogate.curves(configs)[:, -1].max())
 
 
-def drive(oracle, surrogate):
-    """Plays the worker; returns the accuracy of every epoch trained, in order."""
+def run(method, surrogate, max_trials, seed):
+    """One search through the search's own engine (NAOSearch's policy and
+    defaults); returns the accuracy of every epoch trained, in order."""
+    space = search_space()
+    policy = make_nao_policy(lambda: space, max_trials, seed=seed, **VARIANTS[method])
+    engine = RoundEngine(policy, max_candidates=max_trials, direction="max",
+                         name="NAOSearch")
+    engine.sample = distinct_sampler(space, seed, engine.population)
+    engine.set_epochs(TRAINED_EPOCHS)
     curves = {}
     trained = []
 
-    def metrics(trial, epoch):
-        if trial.trial_id not in curves:
-            curves[trial.trial_id] = surrogate.curve(trial.hyperparameters.values)
-        trained.append(float(curves[trial.trial_id][epoch]))
-        return {"val_accuracy": trained[-1]}
+    def objective(work, epoch):
+        if work.candidate_id not in curves:
+            curves[work.candidate_id] = surrogate.curve(work.values)
+        trained.append(float(curves[work.candidate_id][epoch]))
+        return trained[-1]
 
-    simulation.play(oracle, metrics)
+    play.play(engine, objective)
     return trained
-
-
-def run(method, surrogate, max_trials, seed, directory):
-    oracle = NAOOracle(
-        objective=kt.Objective("val_accuracy", "max"), max_trials=max_trials,
-        seed=seed, hyperparameters=search_space(), **VARIANTS[method],
-    )
-    oracle._set_project_dir(directory, method)
-    oracle._display.verbose = 0
-    oracle.set_epochs(TRAINED_EPOCHS)
-    return drive(oracle, surrogate)
 
 
 def main(argv=None):
@@ -194,11 +192,7 @@ def main(argv=None):
         for seed in range(args.seeds):
             trained = {}
             for method in methods:
-                # The oracle saves its state after every report: in memory
-                # where the machine has a RAM disk.
-                scratch = "/dev/shm" if os.path.isdir("/dev/shm") else None
-                with tempfile.TemporaryDirectory(dir=scratch) as directory:
-                    trained[method] = run(method, surrogate, args.max_trials, seed, directory)
+                trained[method] = run(method, surrogate, args.max_trials, seed)
                 epochs[method].append(len(trained[method]))
             budget = min(len(found) for found in trained.values())
             budgets.append(budget)

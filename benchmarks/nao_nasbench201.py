@@ -9,8 +9,8 @@ table), end it. For every method and budget it prints
     method=<name> queries=<N> mean_regret=<x> p90_regret=<y>
 
 (regret in accuracy points against the table's best), for N and the
-smaller budgets in --budgets, over --seeds seeds. `nao` is NAOOracle with its
-defaults; `nao_gradient_only` (the paper's decoding alone),
+smaller budgets in --budgets, over --seeds seeds. `nao` is NAOSearch's
+policy with its defaults, run through the search's own engine; `nao_gradient_only` (the paper's decoding alone),
 `nao_score_targets` (min-max scores instead of ranks) and `nao_no_random` (no
 random share) change one argument each.
 
@@ -30,7 +30,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
-from keras_prune_nas.nao.oracle import NAOOracle  # noqa: E402
+from keras_prune_nas.engine import RoundEngine  # noqa: E402
+from keras_prune_nas.engine import play  # noqa: E402
+from keras_prune_nas.nao.oracle import distinct_sampler  # noqa: E402
+from keras_prune_nas.nao.oracle import make_nao_policy  # noqa: E402
 
 DEFAULT_TABLE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
@@ -70,11 +73,12 @@ class Table:
 
 
 def drive(oracle, table, queries, directory):
-    """Plays the worker: returns the accuracy of every query, in order."""
-    oracle._set_project_dir(directory, "search")
-    oracle._display.verbose = 0  # no per-trial table
-    if hasattr(oracle, "set_epochs"):
-        oracle.set_epochs(1)
+    """Plays the worker for a keras_tuner oracle: returns the accuracy of every
+    query, in order. The oracle gets its project directory from a `Tuner`,
+    as in any search."""
+    kt.Tuner(oracle=oracle, hypermodel=lambda hp: None, directory=directory,
+             project_name="search", overwrite=True)
+    oracle.verbose = 0  # no per-trial table
     found = []
     while len(found) < queries:
         trial = oracle.create_trial("worker")
@@ -88,14 +92,24 @@ def drive(oracle, table, queries, directory):
     return found
 
 
-def run_nao(table, queries, seed, directory, variant):
-    oracle = NAOOracle(
-        objective=kt.Objective("val_accuracy", "max"), max_trials=queries, seed=seed,
-        hyperparameters=table.space(), **NAO_VARIANTS[variant],
-        # A look-up is a final accuracy: nothing to cull, nothing to wait for.
-        min_survivors=queries, patience=None,
-    )
-    return drive(oracle, table, queries, directory)
+def run_nao(table, queries, seed, variant):
+    """NAO through the search's own engine: one epoch per candidate (a
+    look-up is a final accuracy: nothing to cull, nothing to wait for)."""
+    space = table.space()
+    policy = make_nao_policy(lambda: space, queries, seed=seed, min_survivors=queries,
+                             **NAO_VARIANTS[variant])
+    engine = RoundEngine(policy, max_candidates=queries, direction="max", patience=None,
+                         name="NAOSearch")
+    engine.sample = distinct_sampler(space, seed, engine.population)
+    engine.set_epochs(1)
+    found = []
+
+    def objective(work, epoch):
+        found.append(table.query(work.values))
+        return found[-1]
+
+    play.play(engine, objective)
+    return found
 
 
 def run_bayesian(table, queries, seed, directory):
@@ -207,7 +221,7 @@ def main(argv=None):
                 elif method == "bayesian":
                     found = run_bayesian(table, args.queries, seed, directory)
                 else:
-                    found = run_nao(table, args.queries, seed, directory, method)
+                    found = run_nao(table, args.queries, seed, method)
             best = np.maximum.accumulate(found)
             for budget in budgets:
                 regrets[budget].append(table.best - best[min(budget, len(best)) - 1])

@@ -19,6 +19,8 @@ best = oracle.get_best_trials(1)[0]
 ```
 """
 
+import time
+
 from keras_tuner.engine.trial import TrialStatus
 
 
@@ -43,6 +45,10 @@ def play_unit(oracle, metrics, tuner_id="worker"):
             hold the rest of the round (a single player would wait for ever).
     """
     trial = oracle.create_trial(tuner_id)
+    while trial.status == TrialStatus.IDLE and not oracle.ongoing_trials:
+        # Nobody trains: the strategy is busy (NAO proposing in a thread).
+        time.sleep(0.01)
+        trial = oracle.create_trial(tuner_id)
     if trial.status == TrialStatus.STOPPED:
         return None
     if trial.status != TrialStatus.RUNNING:

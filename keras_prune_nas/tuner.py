@@ -212,11 +212,9 @@ class RoundSearch(tuner_module.Tuner):
             # would delete what the others are writing.
             kwargs["overwrite"] = False
         super().__init__(oracle, hypermodel, **kwargs)
-        self.checkpoints = checkpoint_files.CheckpointStore(
-            self.get_trial_dir, self.tuner_id
-        )
+        store = checkpoint_files.CheckpointStore(self.get_trial_dir, self.tuner_id)
         self.retention = CheckpointRetention(
-            self.checkpoints, self.live_models, self.oracle.objective,
+            store, self.live_models, self.oracle.objective,
             self.executions_per_trial, self.oracle.get_trial,
             remote_oracle=self._is_worker(),
         )
@@ -224,7 +222,7 @@ class RoundSearch(tuner_module.Tuner):
             self.tuner_id, oracle.lease_timeout, remote=self._is_worker()
         )
         self.epoch_reports = EpochReports(
-            self.oracle, self.checkpoints, self.retention, self.lease,
+            self.oracle, store, self.retention, self.lease,
             count_parameters=bool(oracle.complexity_penalty),
         )
         self._forwards_batch_hooks = (
@@ -244,6 +242,16 @@ class RoundSearch(tuner_module.Tuner):
     @property
     def max_live_models(self):
         return self.live_models.max_live_models
+
+    @property
+    def checkpoints(self):
+        """The `CheckpointStore` every part of this tuner writes to."""
+        return self.retention.checkpoints
+
+    @checkpoints.setter
+    def checkpoints(self, store):
+        self.retention.checkpoints = store
+        self.epoch_reports.checkpoints = store
 
     # ------------------------------------------------------------------
     # Search
@@ -280,7 +288,7 @@ class RoundSearch(tuner_module.Tuner):
             )
             self._write_outputs()
             return
-        if self.hypermodel is not None and not self._customized_training():
+        if self.hypermodel is not None and not trains_its_own_way(self):
             validation.probe_first_candidate(
                 self._build_hypermodel, self.oracle.objective, fit_args, fit_kwargs
             )
@@ -325,21 +333,8 @@ class RoundSearch(tuner_module.Tuner):
         # may say otherwise.
         self.round_oracle.verbose = self._display_verbosity
 
-    def _customized_training(self):
-        """True if a subclass or the hypermodel trains its own way."""
-        custom_fit = (
-            self.hypermodel is not None
-            and type(self.hypermodel).fit is not keras_tuner.HyperModel.fit
-        )
-        return (
-            custom_fit
-            or type(self).run_trial is not RoundSearch.run_trial
-            or type(self)._build_and_fit_model
-            is not RoundSearch._build_and_fit_model
-        )
-
     def _maybe_cache_inputs(self, fit_args, fit_kwargs):
-        enabled = self.cache_inputs and not self._customized_training()
+        enabled = self.cache_inputs and not trains_its_own_way(self)
         return pipeline.maybe_cache_fit_inputs(fit_args, fit_kwargs, enabled)
 
     def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
@@ -512,6 +507,20 @@ class RoundSearch(tuner_module.Tuner):
         if not self._is_worker():
             self.oracle.save()
         files.atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+
+def trains_its_own_way(tuner):
+    """True if a subclass of `RoundSearch` or its hypermodel trains its own way
+    (then the search neither probes the first candidate nor caches inputs)."""
+    custom_fit = (
+        tuner.hypermodel is not None
+        and type(tuner.hypermodel).fit is not keras_tuner.HyperModel.fit
+    )
+    return (
+        custom_fit
+        or type(tuner).run_trial is not RoundSearch.run_trial
+        or type(tuner)._build_and_fit_model is not RoundSearch._build_and_fit_model
+    )
 
 
 class PruneSearch(RoundSearch):

@@ -352,3 +352,33 @@ def test_reading_a_lease_does_not_change_it():
     assert leases.expire(["never-seen"]) == {}
     clock.now = 35
     assert leases.silent_for("never-seen") == 5.0
+
+
+def test_nao_proposes_in_the_background_while_the_engine_answers_its_workers():
+    import threading
+
+    from keras_prune_nas.nao.policy import NAOPolicy
+
+    release = threading.Event()
+    calls = []
+
+    def propose(values, targets, count):
+        calls.append(len(values))
+        release.wait(10)  # the NAO model "trains" until released
+        return [{"row": 100 + i} for i in range(count)]
+
+    policy = NAOPolicy(8, min_survivors=4, generation_size=4, random_share=0.0,
+                       propose=propose, background=True)
+    engine = make_engine(policy, max_candidates=8, epochs=2, patience=None)
+    first_generation = lambda work, epoch: 0.1 * int(work.values["row"] % 100)  # noqa: E731
+    for _ in range(4):  # four finalists (nothing to cull), one unit each
+        assert play.play_unit(engine, first_generation) is not None
+    # The last finalist's unit ended without waiting for NAO, and while NAO
+    # works every worker is told to wait (heartbeats answered too).
+    assert engine.ask("w") is WAIT and engine.ask("other") is WAIT
+    assert calls == [4] and policy.busy(engine)
+    release.set()
+    policy.pending[0].join(10)
+    work = engine.ask("w")
+    assert work.new and work.values == {"row": 100}
+    assert policy.generation == 1 and policy.origin_of[work.candidate_id] == "nao"

@@ -1,10 +1,15 @@
-"""The code's own rules: no module reaches into another's private names.
+"""The code's own rules, checked with `ast` over the package, the tests and
+the benchmarks.
 
-Checked with `ast` over the package, the tests and the benchmarks. A private
-name of ours is one that starts with an underscore and is defined in
-`keras_prune_nas` (a module-level name, a method or a class attribute), less
-the keras_tuner hooks we override (`_save_trial`, `_build_and_fit_model`,
-...), which are keras_tuner's names, not ours.
+* No module reaches into another's private names. A private name of ours
+  starts with an underscore and is defined in `keras_prune_nas`: a
+  module-level name, a method, a class attribute, or an instance attribute
+  (`self._name = ...`), less the keras_tuner names we override or set
+  (`_save_trial`, `_display`, ...), which are keras_tuner's, not ours.
+* keras_tuner's private names appear only in the adapters (`oracle.py`,
+  `tuner.py`), and the benchmarks use none.
+* No class is longer than 400 lines.
+* The engine and the policies import no keras, keras_tuner or backend.
 """
 
 import ast
@@ -24,24 +29,48 @@ def private(name):
     return name.startswith("_") and not name.startswith("__")
 
 
-def our_private_names():
-    names = set()
-    for path in python_files("keras_prune_nas"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and private(node.name):
-                names.add(node.name)
-            elif isinstance(node, ast.Assign):
-                for target in node.targets:
-                    if isinstance(target, ast.Name) and private(target.id):
-                        names.add(target.id)
-    inherited = {
+ADAPTERS = ("keras_prune_nas/oracle.py", "keras_prune_nas/tuner.py")
+MAX_CLASS_LINES = 400
+
+
+def keras_tuner_private_names():
+    """The private names of keras_tuner's Oracle and Tuner: their methods and
+    the attributes an instance sets."""
+    names = {
         name
         for base in (keras_tuner.Oracle, keras_tuner.Tuner)
         for cls in base.__mro__
         for name in vars(cls)
         if private(name)
     }
-    return names - inherited
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_accuracy", max_trials=1)
+    return names | {name for name in vars(oracle) if private(name)}
+
+
+def keras_private_names():
+    """Keras' own private names we set on its objects (a Callback's `_model`)."""
+    from keras_tuner.src.backend import keras
+
+    return {name for name in vars(keras.callbacks.Callback()) if private(name)}
+
+
+def our_private_names():
+    names = set()
+    for path in python_files("keras_prune_nas"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and private(node.name):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and private(target.id):
+                        names.add(target.id)
+                    elif (
+                        isinstance(target, ast.Attribute) and private(target.attr)
+                        and isinstance(target.value, ast.Name) and target.value.id == "self"
+                    ):
+                        names.add(target.attr)
+    return names - keras_tuner_private_names() - keras_private_names()
 
 
 def is_own_object(node):
@@ -102,8 +131,47 @@ def test_the_check_catches_what_it_should(tmp_path):
         "from keras_prune_nas import culling\n"
         "from keras_prune_nas.oracle import _truncate_metrics\n"
         "culling._hidden(1)\n"
-        "tuner._retain_checkpoints(answer)\n"
-        "self._retain_checkpoints(answer)\n"
+        "tuner._check_out(trial, 0, 0, [])\n"
+        "self._check_out(trial, 0, 0, [])\n"
     )
     found = violations(sample, our_private_names())
     assert [line.split(":")[0] for line in found] == ["2", "3", "4"]
+
+
+def keras_tuner_privates_used(path, kt_names):
+    return [
+        f"{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in kt_names
+    ]
+
+
+def test_keras_tuners_private_names_appear_only_in_the_adapters():
+    kt_names = keras_tuner_private_names()
+    assert "_random_values" in kt_names and "_display" in kt_names
+    report = {
+        str(path.relative_to(ROOT)): found
+        for path in python_files("keras_prune_nas", "benchmarks")
+        if str(path.relative_to(ROOT)) not in ADAPTERS
+        if (found := keras_tuner_privates_used(path, kt_names))
+    }
+    assert report == {}
+
+
+def test_instance_attributes_are_private_to_their_module(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("tuner._unit.trial\nself._unit = None\n")
+    names = our_private_names()
+    assert "_unit" in names  # set in RoundSearch.__init__ as self._unit
+    assert [line.split(":")[0] for line in violations(sample, names)] == ["1"]
+
+
+def test_no_class_is_longer_than_400_lines():
+    long = {
+        f"{path.relative_to(ROOT)}:{node.name}": node.end_lineno - node.lineno + 1
+        for path in python_files("keras_prune_nas")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES
+    }
+    assert long == {}

@@ -201,7 +201,7 @@ class Dispatcher:
     def sample_new(self, worker: str) -> Optional[Work]:
         engine = self.engine
         candidate_id = f"{{:0{len(str(engine.max_candidates))}d}}".format(len(engine.population))
-        values = engine.policy.propose(self)
+        values = engine.policy.propose(engine)
         proposed = values is not None
         if values is None:
             if engine.sample is None:
@@ -216,7 +216,7 @@ class Dispatcher:
             )
             return None
         engine.population.add(candidate_id, values, worker)
-        engine.policy.candidate_added(self, candidate_id, proposed)
+        engine.policy.candidate_added(engine, candidate_id, proposed)
         engine.holders[worker] = candidate_id
         engine.unit_costs.start(candidate_id, 0, builds=True)
         return Work(candidate_id, dict(values), engine.unit_target(), new=True)

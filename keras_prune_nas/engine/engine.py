@@ -271,7 +271,7 @@ class RoundEngine:
         work = self.dispatcher.next_unit(worker)
         if work is not None:
             return work
-        if self.holders or self.dispatcher.has_waiting():
+        if self.holders or self.dispatcher.has_waiting() or self.policy.busy(self):
             return WAIT
         if self.phase != FINISHED:
             raise RuntimeError(

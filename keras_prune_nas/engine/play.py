@@ -18,11 +18,13 @@ best = engine.population.results()[0]
 """
 
 import math
+import time
 from typing import Callable
 from typing import Optional
 
 from keras_prune_nas.engine.engine import RoundEngine
 from keras_prune_nas.engine.messages import Stop
+from keras_prune_nas.engine.messages import Wait
 from keras_prune_nas.engine.messages import Work
 
 Objective = Callable[[Work, int], float]
@@ -51,6 +53,10 @@ def play_unit(engine: RoundEngine, objective: Objective, worker: str = "worker",
             hold the rest of the round (a single player would wait for ever).
     """
     work = engine.ask(worker)
+    while isinstance(work, Wait) and not engine.units_in_flight():
+        # Nobody trains: the policy is busy (e.g. proposing in a thread).
+        time.sleep(0.01)
+        work = engine.ask(worker)
     if isinstance(work, Stop):
         return None
     if not isinstance(work, Work):

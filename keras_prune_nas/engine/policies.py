@@ -51,6 +51,9 @@ class RoundPolicy:
     * `round_finished(engine, population)`: every candidate finished the
       round: decide. Return True if anything changed.
     * `finalists_finished(engine, reason)`: nothing is left to train.
+      Return False (nothing changed) while the policy is `busy`.
+    * `busy(engine)`: the policy is computing (e.g. the next generation in a
+      thread): workers wait.
     * `parameters()`, `state()`, `restore(state)`.
     """
 
@@ -83,6 +86,9 @@ class RoundPolicy:
 
     def finalists_finished(self, engine, reason: str) -> bool:
         return engine.finish(reason)
+
+    def busy(self, engine) -> bool:
+        return False
 
     def parameters(self) -> dict:
         return {}

@@ -11,10 +11,11 @@ crash resume, distributed mode. `max_trials` is the total over all
 generations.
 """
 
-import functools
 import time
 
 import numpy as np
+
+from keras_tuner.src.engine import hyperparameters as hp_module
 
 from keras_prune_nas import checks
 from keras_prune_nas.nao.policy import TARGET_MODES
@@ -79,6 +80,99 @@ def propose_architectures(
             scores = model.predict(np.array(found))
             found = [found[i] for i in np.argsort(-scores, kind="stable")]
     return [codec.decode(row) for row in found[:count]]
+
+
+def make_nao_policy(
+    space, max_trials, seed=None, cull_fraction=0.15, min_survivors=10,
+    generation_size=25, random_share=0.2, top_k=100, proposals="wide",
+    max_step_size=50.0, model_epochs=200, model_options=None, targets="rank",
+    background=False,
+):
+    """An `NAOPolicy` whose proposals come from an NAO model over `space`.
+
+    The one place NAO's arguments are checked and bound: `NAOOracle` uses it,
+    and so does a search driven through the engine alone (the benchmarks).
+
+    Args:
+        space: `space() -> keras_tuner.HyperParameters`, the search space
+            (a function: a tuner's space can grow while it searches).
+        max_trials, seed, cull_fraction, min_survivors, generation_size,
+        random_share, top_k, proposals, max_step_size, model_epochs,
+        model_options, targets: As for `NAOOracle`.
+        background: Train the NAO model in a thread, so that an oracle
+            answers its workers meanwhile (see `NAOPolicy`).
+    """
+    checks.require_int("generation_size", generation_size, 2,
+                       "the most candidates one generation holds")
+    checks.require_number("random_share", random_share,
+                          "the share of each later generation sampled at random",
+                          minimum=0, maximum=1)
+    checks.require_int("top_k", top_k, 1, "the best architectures proposals start from")
+    checks.require_choice("proposals", proposals, PROPOSAL_MODES,
+                          "decoded gradient steps only, or also ranked neighbours")
+    checks.require_number("max_step_size", max_step_size, "the largest gradient step",
+                          minimum=0, exclusive=True)
+    checks.require_int("model_epochs", model_epochs, 1,
+                       "epochs the NAO model trains per generation")
+    checks.require_choice("targets", targets, TARGET_MODES,
+                          "what the predictor learns from the evaluated candidates")
+    from keras_prune_nas.nao.model import model_option_defaults
+    from keras_prune_nas.nao.model import require_tensorflow_backend
+    from keras_prune_nas.nao.model import validate_model_parameters
+
+    require_tensorflow_backend()
+    model_options = dict(model_options or {})
+    defaults = model_option_defaults()
+    unknown = set(model_options) - set(defaults)
+    if unknown:
+        raise ValueError(
+            f"`model_options` has unknown keys {sorted(unknown)}; NAOModel "
+            f"takes {sorted(defaults)}."
+        )
+    validate_model_parameters(**{**defaults, **model_options})
+
+    def propose(evaluated, targets_, count):
+        return propose_architectures(
+            space(), evaluated, targets_, count, top_k=top_k, proposals=proposals,
+            max_step_size=max_step_size, model_epochs=model_epochs,
+            model_options=model_options, seed=seed or 0,
+        )
+
+    return NAOPolicy(
+        max_trials, cull_fraction=cull_fraction, min_survivors=min_survivors,
+        generation_size=generation_size, random_share=random_share, targets=targets,
+        propose=propose, background=background,
+        options={"top_k": top_k, "proposals": proposals, "max_step_size": max_step_size},
+    )
+
+
+def distinct_sampler(space, seed, population, max_collisions=100):
+    """`sample(candidate_id)` for a `RoundEngine`: `sample_values` draws that
+    skip the values `population` (a `Population`) already holds; None once
+    `max_collisions` draws in a row were all repeats (the space is spent)."""
+    state = {"seed": seed or 0}
+
+    def sample(candidate_id):
+        for _ in range(max_collisions):
+            values, state["seed"] = sample_values(space, state["seed"])
+            if not population.has_values(values):
+                return values
+        return None
+
+    return sample
+
+
+def sample_values(space, seed):
+    """Random values of `space`, drawn as keras_tuner's RandomSearch draws
+    them (each active hyperparameter from its prior, the seed advancing by
+    one per value). Returns `(values, next_seed)`."""
+    drawn = hp_module.HyperParameters()
+    for parameter in space.space:
+        drawn.merge([parameter])
+        if drawn.is_active(parameter):
+            drawn.values[parameter.name] = parameter.random_sample(seed)
+            seed += 1
+    return dict(drawn.values), seed
 
 
 class NAOOracle(PruneOracle):
@@ -146,49 +240,15 @@ class NAOOracle(PruneOracle):
         targets="rank",
         clock=time.monotonic,
     ):
-        checks.require_int("generation_size", generation_size, 2,
-                           "the most candidates one generation holds")
-        checks.require_number("random_share", random_share,
-                              "the share of each later generation sampled at random",
-                              minimum=0, maximum=1)
-        checks.require_int("top_k", top_k, 1, "the best architectures proposals start from")
-        checks.require_choice("proposals", proposals, PROPOSAL_MODES,
-                              "decoded gradient steps only, or also ranked neighbours")
-        checks.require_number("max_step_size", max_step_size, "the largest gradient step",
-                              minimum=0, exclusive=True)
-        checks.require_int("model_epochs", model_epochs, 1,
-                           "epochs the NAO model trains per generation")
-        checks.require_choice("targets", targets, TARGET_MODES,
-                              "what the predictor learns from the evaluated candidates")
-        from keras_prune_nas.nao.model import model_option_defaults
-        from keras_prune_nas.nao.model import require_tensorflow_backend
-        from keras_prune_nas.nao.model import validate_model_parameters
-
-        require_tensorflow_backend()
-
-        self.model_options = dict(model_options or {})
-        defaults = model_option_defaults()
-        unknown = set(self.model_options) - set(defaults)
-        if unknown:
-            raise ValueError(
-                f"`model_options` has unknown keys {sorted(unknown)}; NAOModel "
-                f"takes {sorted(defaults)}."
-            )
-        validate_model_parameters(**{**defaults, **self.model_options})
         checks.require_int(
             "max_trials", max_trials, 1, "the number of candidate architectures sampled"
         )
-        propose = functools.partial(
-            self._propose_from, top_k=top_k, proposals=proposals,
-            max_step_size=max_step_size, model_epochs=model_epochs,
-            model_options=self.model_options, seed=seed or 0,
-        )
-        policy = NAOPolicy(
-            max_trials, cull_fraction=cull_fraction, min_survivors=min_survivors,
-            generation_size=generation_size, random_share=random_share,
-            targets=targets, propose=propose,
-            options={"top_k": top_k, "proposals": proposals,
-                     "max_step_size": max_step_size},
+        policy = make_nao_policy(
+            lambda: self.hyperparameters, max_trials, seed=seed,
+            cull_fraction=cull_fraction, min_survivors=min_survivors,
+            generation_size=generation_size, random_share=random_share, top_k=top_k,
+            proposals=proposals, max_step_size=max_step_size, model_epochs=model_epochs,
+            model_options=model_options, targets=targets, background=True,
         )
         super().__init__(
             objective=objective, max_trials=max_trials, seed=seed,
@@ -207,11 +267,8 @@ class NAOOracle(PruneOracle):
         self.proposals = proposals
         self.max_step_size = max_step_size
         self.model_epochs = model_epochs
+        self.model_options = dict(model_options or {})
         self.targets = targets
-
-    def _propose_from(self, evaluated, targets, count, **options):
-        """The NAO model's proposals over this oracle's search space."""
-        return propose_architectures(self.hyperparameters, evaluated, targets, count, **options)
 
     # The policy's record, as the README and the benchmarks read it.
     @property

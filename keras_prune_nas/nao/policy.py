@@ -13,6 +13,7 @@ from typing import List
 from typing import Optional
 from typing import Tuple
 
+import threading
 import time
 
 import numpy as np
@@ -78,6 +79,10 @@ class NAOPolicy(CullPolicy):
         propose: `propose(values, targets, count) -> [values, ...]`: new
             architectures from the evaluated ones and their targets.
         options: Further parameters a run must keep (checked on resume).
+        background: Compute each generation's proposals in a thread. The NAO
+            model trains for seconds to minutes; meanwhile the engine answers
+            its workers (WAIT, heartbeats) instead of holding them, and an
+            oracle's lock, until it is done (`busy`).
     """
 
     key = "nao"
@@ -85,8 +90,12 @@ class NAOPolicy(CullPolicy):
     def __init__(self, max_candidates: int, cull_fraction: float = 0.15,
                  min_survivors: int = 10, generation_size: int = 25,
                  random_share: float = 0.2, targets: str = "rank",
-                 propose: Optional[Propose] = None, options: Optional[dict] = None):
+                 propose: Optional[Propose] = None, options: Optional[dict] = None,
+                 background: bool = False):
         super().__init__(cull_fraction, min_survivors)
+        self.background = background
+        # A generation's proposals being computed: (thread, result holder).
+        self.pending = None
         self.notified_no_cull = True  # the per-generation message is ours
         self.generation_size = generation_size
         self.random_share = random_share
@@ -123,15 +132,54 @@ class NAOPolicy(CullPolicy):
         self.generation_of.setdefault(candidate_id, self.generation)
         self.origin_of.setdefault(candidate_id, "nao" if proposed else "random")
 
+    def busy(self, engine) -> bool:
+        """Whether the next generation's proposals are still being computed."""
+        return self.pending is not None and self.pending[0].is_alive()
+
     def finalists_finished(self, engine, reason: str) -> bool:
         if self.generation + 1 >= self.generations or engine.space_exhausted:
             return engine.finish(reason)
         size = self.sizes[self.generation + 1]
-        started = time.perf_counter()
-        proposed = self.next_generation(engine, size)
-        seconds = time.perf_counter() - started
+        if self.pending is None:
+            self.pending = self.start_proposals(engine, size)
+        if self.busy(engine):
+            return False
+        _, result = self.pending
+        self.pending = None
+        if "error" in result:
+            raise result["error"]
+        return self.start_generation(engine, size, result["proposed"], result["seconds"])
+
+    def start_proposals(self, engine, size: int):
+        """Computes the next generation's proposals (in a thread if
+        `background`) from what is evaluated now."""
+        wanted = size - int(round(self.random_share * size))
+        ids, targets = self.evaluated(engine)
+        values = [engine.population[cid].values for cid in ids]
+        result: dict = {}
+
+        def work():
+            started = time.perf_counter()
+            try:
+                result["proposed"] = (
+                    [] if wanted <= 0 or len(ids) < 2 or self.propose_values is None
+                    else self.propose_values(values, targets, wanted)
+                )
+            except Exception as error:  # raised when the engine applies it
+                result["error"] = error
+            result["seconds"] = time.perf_counter() - started
+
+        thread = threading.Thread(target=work, name="nao-proposals", daemon=True)
+        if self.background:
+            thread.start()
+        else:
+            work()
+        return thread, result
+
+    def start_generation(self, engine, size: int, proposed: List[dict],
+                         seconds: float) -> bool:
         self.generation += 1
-        self.queued = proposed
+        self.queued = list(proposed)
         self.generation_history.append(
             {"generation": self.generation, "proposed": len(proposed),
              "random": size - len(proposed), "nao_seconds": round(seconds, 2)}
@@ -146,14 +194,6 @@ class NAOPolicy(CullPolicy):
         engine.plan.rounds = 0
         engine.show(message)
         return engine.start_finalists(f"{size} candidates train to epoch {engine.epochs}.")
-
-    def next_generation(self, engine, size: int) -> List[dict]:
-        wanted = size - int(round(self.random_share * size))
-        ids, targets = self.evaluated(engine)
-        if wanted <= 0 or len(ids) < 2 or self.propose_values is None:
-            return []
-        values = [engine.population[cid].values for cid in ids]
-        return self.propose_values(values, targets, wanted)
 
     def evaluated(self, engine) -> Tuple[List[str], np.ndarray]:
         """(candidate ids, targets in [0, 1]) of every candidate that has ended.
