@@ -7,10 +7,9 @@ import pytest
 from scipy import stats
 
 from keras_prune_nas import analysis
-from keras_prune_nas import culling
 
-from test_oracle import make_oracle
-from test_oracle import run_search
+from helpers import make_oracle
+from helpers import run_search
 
 LCBENCH = os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "lcbench"

@@ -4,7 +4,6 @@ Each case names the problem and the fix in its message. After every error
 the project directory holds no trial: nothing was trained.
 """
 
-import re
 
 import keras
 import keras_tuner as kt

@@ -12,13 +12,12 @@ import time
 import pytest
 
 from keras_prune_nas import culling
-from test_resume import PLAN
-from test_resume import check_finished_search
-from test_resume import epoch_lines
-from test_resume import finish
-from test_resume import kill_when
-from test_resume import no_process_outlives_its_test  # noqa: F401 (fixture)
-from test_resume import start
+from processes import PLAN
+from processes import check_finished_search
+from processes import epoch_lines
+from processes import finish
+from processes import kill_when
+from processes import start
 
 pytestmark = pytest.mark.slow
 

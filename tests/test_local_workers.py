@@ -141,7 +141,7 @@ def test_two_local_workers_run_the_same_cull_as_one_process(tmp_path, cleanup):
         ("1", "10", "7"), ("2", "7", "5"), ("3", "5", "4"),
     ]
     state = json.loads((tmp_path / "two" / "digits" / "oracle.json").read_text())
-    workers = {record["worker"] for record in state["round_oracle"]["candidates"].values()}
+    workers = {record["worker"] for record in state["round_oracle"]["engine"]["population"]["candidates"].values()}
     assert workers == {"tuner0", "tuner1"}
     logs = sorted(os.listdir(tmp_path / "two" / "digits" / "workers"))
     assert logs == ["tuner0.log", "tuner1.log"]

@@ -6,112 +6,21 @@ whatever the random numbers, and the interrupted one can be held to it.
 """
 
 import collections
-import json
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import keras_tuner as kt
 import pytest
-
-import keras_prune_nas as kpn
-from keras_prune_nas import culling
+from processes import PLAN
+from processes import SCRIPT
+from processes import check_finished_search
+from processes import epoch_lines
+from processes import finish
+from processes import kill_when
+from processes import oracle_state
+from processes import start
 
 pytestmark = pytest.mark.slow
-
-SCRIPT = os.path.join(os.path.dirname(__file__), "search_process.py")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The search in SCRIPT: 12 candidates, culled by 30% down to 4, 5 epochs.
-PLAN = culling.planned_epochs(12, 5, 0.3, 4, 1)
-
-
-def process_env(**variables):
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
-        env.pop(name, None)
-    env.update(variables)
-    return env
-
-
-STARTED = []
-
-
-@pytest.fixture(autouse=True)
-def no_process_outlives_its_test():
-    yield
-    while STARTED:
-        process = STARTED.pop()
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-
-
-def start(directory, epoch_log, *options, **variables):
-    process = subprocess.Popen(
-        [sys.executable, SCRIPT, str(directory), str(epoch_log), *options],
-        env=process_env(**variables),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    STARTED.append(process)
-    return process
-
-
-def finish(process, timeout=600):
-    output, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, output[-4000:]
-    return output
-
-
-def epoch_lines(epoch_log):
-    if not os.path.exists(epoch_log):
-        return []
-    with open(epoch_log) as stream:
-        return [line.strip().split(",") for line in stream if line.strip()]
-
-
-def kill_when(process, epoch_log, condition, timeout=300):
-    """SIGKILLs `process` once the epochs it logged satisfy `condition`."""
-    deadline = time.monotonic() + timeout
-    while not condition(epoch_lines(epoch_log)):
-        assert process.poll() is None, "the search ended before the kill point"
-        assert time.monotonic() < deadline, "the kill point never came"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-
-
-def oracle_state(directory):
-    with open(os.path.join(directory, "search", "oracle.json")) as stream:
-        return json.load(stream)
-
-
-def reload(directory):
-    return kpn.PruneSearch(
-        lambda hp: None, objective="val_accuracy", max_trials=12,
-        cull_fraction=0.3, min_survivors=4, patience=None, seed=3,
-        directory=directory, project_name="search",
-    )
-
-
-def check_finished_search(directory):
-    tuner = reload(directory)
-    oracle = tuner.oracle
-    statuses = collections.Counter(t.status for t in oracle.trials.values())
-    assert len(oracle.trials) == 12
-    assert statuses == {"STOPPED": 8, "COMPLETED": 4}
-    assert oracle.epochs_trained() == PLAN["total"]
-    alive = [record["alive"] for record in oracle.cull_history]
-    assert alive == culling.cull_schedule(12, 0.3, 4)[:-1]
-    # Of every candidate's checkpoints, only its best epoch's is left.
-    for trial in oracle.trials.values():
-        names = [
-            name for name in os.listdir(tuner.get_trial_dir(trial.trial_id))
-            if name.startswith("checkpoint_")
-        ]
-        assert names == [f"checkpoint_0_epoch{trial.best_step + 1:04d}.npz"]
-    return tuner
 
 
 def backend_available(backend):
@@ -141,12 +50,12 @@ def test_search_killed_mid_round_resumes_without_retraining(tmp_path, backend):
     # Kill 1: in round 2, part-way through the population.
     first = start(directory, log, **on)
     kill_when(first, log, lambda lines: len(lines) >= 12 + 4)
-    history_at_kill = oracle_state(directory)["round_oracle"]["cull_history"]
+    history_at_kill = oracle_state(directory)["round_oracle"]["engine"]["policy"]["cull"]["cull_history"]
     assert len(history_at_kill) == 1
     # Kill 2: among the finalists.
     second = start(directory, log, **on)
     kill_when(second, log, lambda lines: len(lines) >= PLAN["total"] - 3)
-    history_at_second_kill = oracle_state(directory)["round_oracle"]["cull_history"]
+    history_at_second_kill = oracle_state(directory)["round_oracle"]["engine"]["policy"]["cull"]["cull_history"]
     assert f"backend={backend}" in finish(start(directory, log, **on))
 
     resumed = check_finished_search(directory)
@@ -195,7 +104,7 @@ def test_nao_search_killed_in_its_second_generation_resumes_without_retraining(t
     # Trials 00-05 are generation 0; kill once generation 1 has trained two epochs.
     first = start(directory, log, *options)
     kill_when(first, log, lambda lines: sum(trial >= "06" for _, trial, _ in lines) >= 2)
-    state = oracle_state(directory)["round_oracle"]
+    state = oracle_state(directory)["round_oracle"]["engine"]["policy"]["nao"]
     assert state["generation"] == 1 and len(state["generation_history"]) == 1
     proposed_at_kill = dict(state["origin_of"])
     finish(start(directory, log, *options))

@@ -4,15 +4,13 @@ import csv
 import math
 
 import keras
-import numpy as np
 import pytest
 
 import keras_prune_nas as kpn
 from keras_prune_nas import culling
 from keras_prune_nas import schedules
 
-from test_tuner import build_mlp
-from test_tuner import digits  # noqa: F401  (fixture)
+from helpers import build_mlp
 
 
 def test_geometric_batch_sizes():

@@ -5,14 +5,13 @@ runs the real tuner on digits.
 """
 
 import keras_tuner as kt
-import numpy as np
 import pytest
 
 import keras_prune_nas as kpn
 from keras_prune_nas import culling
 from keras_prune_nas.oracle import PHASE_FINISHED
 
-from test_oracle import run_search
+from helpers import run_search
 
 TrialStatus = kt.engine.trial.TrialStatus
 
@@ -134,7 +133,7 @@ def test_a_failing_last_candidate_leaves_the_best_probed_as_result(tmp_path):
 def test_state_round_trip_and_resume_refuses_other_probe_epochs(tmp_path):
     oracle = make_secretary(tmp_path, patience=None)
     probes = [0.3, 0.5, 0.2, 0.4, 0.6, 0.9, 0.1, 0.2, 0.3, 0.4]
-    from test_oracle import run_unit
+    from helpers import run_unit
 
     for _ in range(3):
         run_unit(oracle, curve=playing(oracle, probes))

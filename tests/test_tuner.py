@@ -7,49 +7,13 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
+from helpers import build_mlp
 import keras_prune_nas as kpn
 from keras_prune_nas.checkpoints import CheckpointStore
 from keras_prune_nas import culling
 
 TrialStatus = kt.engine.trial.TrialStatus
-
-
-@pytest.fixture(scope="module")
-def digits():
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
-    return x[:480], y[:480], x[480:640], y[480:640]
-
-
-def nan_loss(y_true, y_pred):
-    """A loss that diverges at once."""
-    return keras.ops.mean(y_pred) * float("nan")
-
-
-def build_mlp(hp, explode=False):
-    seed = hp.Int("init_seed", 0, 10_000)
-    initializer = keras.initializers.GlorotUniform(seed=seed)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(
-                hp.Int("units", 4, 64, sampling="log"), activation="relu",
-                kernel_initializer=initializer,
-            ),
-            keras.layers.Dense(
-                10, activation="softmax",
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
-            ),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
-        loss=nan_loss if explode else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def test_search_accounts_for_every_candidate(digits, tmp_path):
