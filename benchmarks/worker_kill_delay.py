@@ -95,7 +95,7 @@ def main(argv=None):
                     process.kill()
                     process.wait()
         with open(os.path.join(directory, "search", "oracle.json")) as stream:
-            expired = json.load(stream)["round_oracle"]["expired_leases"]
+            expired = json.load(stream)["round_oracle"]["engine"]["expired_leases"]
     print(f"lease_timeout={options[-1]} s")
     for entry in expired:
         print(

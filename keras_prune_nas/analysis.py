@@ -3,9 +3,10 @@
 Everything here works on recorded learning curves, without training: an
 array of candidates x epochs of the objective (a RandomSearch's curves, the
 LCBench tables in the repository's shared data), or a finished search's
-`curves.csv`. The rules are replayed with the same pure functions the oracles
-use (`keras_prune_nas.culling`), so a replay makes the decisions a search
-would have made on the same curves.
+`curves.csv`. PruneSearch's and SecretarySearch's rules are replayed by the
+search's own engine (`keras_prune_nas.engine`, with their policies), so a
+replay makes the decisions a search would have made on the same curves, by
+construction. Successive halving, the reference, is replayed here.
 
 ```python
 from keras_prune_nas import analysis
@@ -330,8 +331,8 @@ def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
         curves: Array of candidates x epochs of the objective, in sampling
             order, or a masked array from `load_curves`. Every candidate has
             the same epoch budget: the number of columns.
-        rule: "prune" (PruneSearch's per-round cull, exactly as the oracle
-            applies it), "secretary" (`SecretarySearch`'s optimal-stopping
+        rule: "prune" (PruneSearch's per-round cull, through the engine a
+            search runs), "secretary" (`SecretarySearch`'s optimal-stopping
             rule) or "successive_halving" (the reference: keep the best
             1/eta at budgets growing by eta).
         direction: "max" or "min".

@@ -3,9 +3,12 @@
 A tuner asks its oracle for a unit of work, trains it epoch by epoch,
 reports every epoch with `update_trial` and ends the unit with `end_trial`.
 `play_unit` does the same with a function that gives a candidate's metrics
-at any epoch (a recorded learning curve, a surrogate model, a table), so a
-search rule can be measured on thousands of populations without training
-anything, through the very oracle a real search runs.
+at any epoch (a recorded learning curve, a surrogate model, a table),
+through the keras_tuner adapter a real search runs: its trials, its files,
+its state. To measure a rule on thousands of populations, drive the engine
+itself (`keras_prune_nas.engine.play`: the same decisions, hundreds of times
+faster, see `benchmarks/engine_vs_adapter.py`); this module is for checking
+the adapter.
 
 ```python
 from keras_prune_nas import simulation

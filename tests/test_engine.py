@@ -310,19 +310,7 @@ def test_the_secretary_accepts_the_first_candidate_that_beats_the_observed():
 
 
 def test_a_new_strategy_is_a_policy():
-    class KeepTheBestHalf(RoundPolicy):
-        key = "keep_the_best_half"
-
-        def selection_rounds(self, max_candidates):
-            return 1
-
-        def round_finished(self, engine, population):
-            if engine.end_if_nothing_to_train(population):
-                return True
-            ranking = engine.population.ranking(population)
-            for candidate_id in ranking[len(ranking) // 2:]:
-                engine.end_candidate(candidate_id, "STOPPED", "In the worse half.")
-            return engine.start_finalists("the better half trains on.")
+    from example_policies import KeepTheBestHalf
 
     curves = table(10, 5, seed=2)
     engine = make_engine(KeepTheBestHalf(), max_candidates=10, epochs=5, patience=None)

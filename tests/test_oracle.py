@@ -586,3 +586,21 @@ def test_two_workers_keep_their_candidates_from_round_to_round(tmp_path):
     # Only the imbalance a cull leaves moves a candidate (handing out the
     # population in order, as before, moved 24 of these 64 units).
     assert moves < units / 8
+
+
+def test_a_new_strategy_is_a_policy_the_keras_tuner_adapter_runs(tmp_path):
+    from example_policies import KeepTheBestHalf
+
+    from keras_prune_nas import RoundOracle
+
+    hp = kt.HyperParameters()
+    hp.Int("quality", 0, 1_000_000)
+    oracle = RoundOracle(objective=kt.Objective("val_accuracy", "max"), max_trials=10,
+                         hyperparameters=hp, seed=7, policy=KeepTheBestHalf())
+    oracle._set_project_dir(str(tmp_path), "project")
+    oracle.set_epochs(4)
+    run_search(oracle)
+    by_quality = sorted(oracle.trials.values(), key=lambda t: -t.hyperparameters["quality"])
+    assert [t.status for t in by_quality] == [TrialStatus.COMPLETED] * 5 + [TrialStatus.STOPPED] * 5
+    assert all(len(oracle.curve(t.trial_id)) == 4 for t in by_quality[:5])
+    assert oracle.get_state()["round_oracle"]["engine"]["policy"] == {"keep_the_best_half": {}}
