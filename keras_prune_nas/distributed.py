@@ -67,7 +67,7 @@ def serve_oracle(oracle, abandoned=None):
                 )
     finally:
         server.stop(grace=1)
-        oracle.save()
+        oracle.persist()
 
 
 def heartbeat_interval(lease_timeout):

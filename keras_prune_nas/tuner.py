@@ -505,7 +505,8 @@ class RoundSearch(tuner_module.Tuner):
 
     def save(self):
         if not self._is_worker():
-            self.oracle.save()
+            # The oracle's one write path: its state, then the trial files.
+            self.oracle.persist()
         files.atomic_write_json(self._get_tuner_fname(), self.get_state())
 
 

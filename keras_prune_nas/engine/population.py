@@ -110,6 +110,8 @@ class Population:
         """Takes back epochs reported after the last save (a kill mid-unit)."""
         record = self.records[candidate_id]
         record.curve = [float(v) for v in curve]
+        if any(not culling.is_usable(value) for value in record.curve[record.epochs_done:]):
+            record.diverged = True
         if parameters is not None:
             record.parameters = float(parameters)
         self._changed.add(candidate_id)
