@@ -5,6 +5,7 @@ import itertools
 import os
 import re
 
+import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
@@ -12,6 +13,14 @@ import pytest
 import keras_prune_nas as kpn
 from keras_prune_nas.nao.codec import PAD
 from keras_prune_nas.nao.codec import SearchSpaceCodec
+
+# NAO's model takes its gradients with tf.GradientTape: until it runs on
+# every backend (issue 16), what trains it runs on TensorFlow only. The
+# codec and the targets are backend-free and run everywhere.
+tensorflow_backend_only = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="NAO's model needs the TensorFlow backend (NAOSearch refuses the others)",
+)
 
 
 def every_type_space():
@@ -186,6 +195,7 @@ def synthetic_pool(codec, count, seed):
     return np.array(tokens), np.clip(np.array(targets), 0, 1)
 
 
+@tensorflow_backend_only
 def test_a_gradient_step_raises_the_predicted_score():
     from keras_prune_nas.nao.model import NAOModel
 
@@ -198,6 +208,7 @@ def test_a_gradient_step_raises_the_predicted_score():
     assert np.all(np.asarray(after) > np.asarray(before))
 
 
+@tensorflow_backend_only
 def test_trained_model_ranks_and_reconstructs_and_proposals_are_valid():
     from scipy import stats
 
@@ -255,6 +266,7 @@ def play(oracle, stop_after=None):
     return simulation.play(oracle, metrics, max_units=stop_after)
 
 
+@tensorflow_backend_only
 def test_nao_generations_cull_and_learn_where_to_look(tmp_path):
     oracle = make_nao_oracle(tmp_path)
     play(oracle)
@@ -283,6 +295,7 @@ def test_nao_generations_cull_and_learn_where_to_look(tmp_path):
     assert oracle.get_best_trials(1)[0].status == "COMPLETED"
 
 
+@tensorflow_backend_only
 def test_nao_state_round_trips_mid_generation(tmp_path):
     reference = make_nao_oracle(tmp_path / "reference")
     play(reference)
@@ -319,6 +332,7 @@ def test_bad_nao_parameters_are_refused_up_front(kwargs, message):
         NAOOracle(objective="val_accuracy", **kwargs)
 
 
+@tensorflow_backend_only
 def test_a_small_real_nao_search_ends_with_a_valid_best_model(tmp_path):
     from sklearn.datasets import load_digits
 
@@ -388,6 +402,7 @@ def result_lines(output):
     return found
 
 
+@tensorflow_backend_only
 @pytest.mark.skipif(not os.path.exists(NASBENCH201),
                     reason="needs the shared NAS-Bench-201 table (../shared/data/nasbench201)")
 def test_nasbench201_benchmark_prints_every_method_and_budget(capsys):
@@ -434,6 +449,7 @@ def test_lcbench_surrogate_curves_skip_the_untrained_epoch():
     np.testing.assert_allclose(curve, direct[1:], rtol=1e-5)
 
 
+@tensorflow_backend_only
 @needs_surrogate
 def test_lcbench_benchmark_compares_at_one_budget(capsys):
     module = load_benchmark("nao_lcbench")

@@ -113,7 +113,21 @@ def test_callbacks_see_one_continuous_run_per_candidate(digits, tmp_path):
     runs = sorted(n for n, _ in WeightsAtEnd.finals)
     curves = sorted(len(tuner.oracle.curve(t)) for t in tuner.oracle.trials)
     assert runs == curves  # one run per candidate, every epoch once
-    # TensorBoard gets one log directory per candidate, as in keras_tuner.
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="keras_tuner gives TensorBoard a directory per trial "
+                    "on the TensorFlow backend only")
+def test_tensorboard_gets_one_log_directory_per_candidate(digits, tmp_path):
+    x, y, xv, yv = digits
+    log_dir = tmp_path / "tensorboard"
+    tuner = kpn.PruneSearch(
+        build_mlp, objective="val_accuracy", max_trials=6, min_survivors=3,
+        cull_fraction=0.3, directory=tmp_path, seed=2,
+    )
+    tuner.search(x, y, epochs=3, validation_data=(xv, yv), verbose=0,
+                 callbacks=[keras.callbacks.TensorBoard(str(log_dir))])
+    # As in keras_tuner, and one directory for all the rounds of a candidate.
     assert sorted(os.listdir(log_dir)) == sorted(tuner.oracle.trials)
 
 

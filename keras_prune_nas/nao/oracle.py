@@ -120,7 +120,6 @@ def make_nao_policy(
     from keras_prune_nas.nao.model import require_tensorflow_backend
     from keras_prune_nas.nao.model import validate_model_parameters
 
-    require_tensorflow_backend()
     model_options = dict(model_options or {})
     defaults = model_option_defaults()
     unknown = set(model_options) - set(defaults)
@@ -130,6 +129,7 @@ def make_nao_policy(
             f"takes {sorted(defaults)}."
         )
     validate_model_parameters(**{**defaults, **model_options})
+    require_tensorflow_backend()
 
     def propose(evaluated, targets_, count):
         return propose_architectures(
