@@ -132,6 +132,22 @@ def rank(scores, direction):
     return sorted(scores, key=key)
 
 
+def best_first(scores, completed, direction):
+    """A search's result order: the `completed` candidates best first, then
+    the others best first (unusable scores last in each).
+
+    Args:
+        scores: Mapping of candidate id to score (float, or None).
+        completed: The ids of the candidates that finished their training.
+        direction: "max" or "min".
+    """
+    return (
+        rank({key: score for key, score in scores.items() if key in completed}, direction)
+        + rank({key: score for key, score in scores.items() if key not in completed},
+               direction)
+    )
+
+
 def select_culled(scores, cull_fraction, min_survivors, direction):
     """The candidates one cull removes, worst first.
 
@@ -279,6 +295,7 @@ def secretary_accepts(index, candidates, observe, score, benchmark, direction):
 
 
 __all__ = [
+    "best_first",
     "cull_count",
     "cull_schedule",
     "culling_rounds",

@@ -329,10 +329,20 @@ class RoundOracle(keras_tuner.Oracle):
         return self.engine.population.epochs_trained()
 
     def get_best_trials(self, num_trials=1):
-        """Completed trials best first, then the others by their score."""
-        return [self.trials[trial_id] for trial_id in self.engine.population.results()][
-            :num_trials
-        ]
+        """Completed trials best first, then the others by their score (less
+        the complexity penalty), as keras_tuner's trials hold them."""
+        population = self.engine.population
+        scores = {
+            trial_id: population.penalized(trial_id, trial.score)
+            if trial_id in population else trial.score
+            for trial_id, trial in self.trials.items()
+        }
+        completed = {
+            trial_id for trial_id, trial in self.trials.items()
+            if trial.status == TrialStatus.COMPLETED
+        }
+        ranking = culling.best_first(scores, completed, self.objective.direction)
+        return [self.trials[trial_id] for trial_id in ranking[:num_trials]]
 
     # ------------------------------------------------------------------
     # keras_tuner's Oracle API: handing out work
@@ -351,6 +361,16 @@ class RoundOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
+        if self.engine.epochs is None:
+            # keras_tuner's protocol has no epoch budget: its own tests (and
+            # code written against it) create trials and call `run_trial`
+            # without `search`, whose `epochs` sets one. `fit` trains one
+            # epoch by default; so does a candidate here, and it says so.
+            self.set_epochs(1)
+            self.show(
+                f"{self.search_name}: no epoch budget was set (`search(epochs=...)` "
+                "sets one); each candidate trains 1 epoch, as `fit` does."
+            )
         expired = len(self.engine.expired_leases)
         answer = self.engine.ask(tuner_id)
         self.tuner_ids = set(self.engine.workers)

@@ -121,3 +121,11 @@ def test_validate_cull_parameters(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         culling.validate_cull_parameters(**arguments)
+
+
+def test_best_first_puts_completed_candidates_first_each_part_by_score():
+    scores = {"a": 0.9, "b": 0.5, "c": None, "d": 0.7, "e": 0.95}
+    # "e" scores best but did not complete; unusable scores last in each part.
+    assert culling.best_first(scores, {"b", "c", "d"}, "max") == ["d", "b", "c", "e", "a"]
+    assert culling.best_first(scores, {"a", "b"}, "min") == ["b", "a", "d", "e", "c"]
+    assert culling.best_first({}, set(), "max") == []

@@ -163,13 +163,9 @@ class Population:
     def results(self) -> List[str]:
         """Every candidate best first: the completed ones by their best score,
         then the others."""
-        completed = [c for c, r in self.records.items() if _status(r) == COMPLETED]
-        others = [c for c in self.records if c not in completed]
-
-        def order(ids):
-            return culling.rank({c: self.best_score(c) for c in ids}, self.direction)
-
-        return order(completed) + order(others)
+        completed = {c for c, r in self.records.items() if _status(r) == COMPLETED}
+        scores = {c: self.best_score(c) for c in self.records}
+        return culling.best_first(scores, completed, self.direction)
 
     # ------------------------------------------------------------------
     # Endings
