@@ -370,3 +370,32 @@ def test_nao_proposes_in_the_background_while_the_engine_answers_its_workers():
     work = engine.ask("w")
     assert work.new and work.values == {"row": 100}
     assert policy.generation == 1 and policy.origin_of[work.candidate_id] == "nao"
+
+
+def test_a_busy_policy_at_the_end_of_the_epochs_culls_nothing_that_has_ended():
+    import threading
+
+    from keras_prune_nas.nao.policy import NAOPolicy
+
+    release = threading.Event()
+
+    def propose(values, targets, count):
+        release.wait(10)
+        return []
+
+    # 16 candidates, 2 epochs: the cull schedule needs more rounds than the
+    # epochs allow, so the survivors all end at epoch 2 while NAO proposes.
+    policy = NAOPolicy(32, cull_fraction=0.1, min_survivors=4, generation_size=16,
+                       propose=propose, background=True)
+    engine = make_engine(policy, max_candidates=32, epochs=2, patience=None)
+    while engine.policy.generation == 0 and not policy.busy(engine):
+        assert play.play_unit(engine, lambda work, epoch: 0.5) is not None
+    culled = [c["trial_id"] for r in policy.cull_history for c in r["culled"]]
+    completed = [c for c in engine.population.ids()
+                 if engine.population.status(c) == COMPLETED]
+    assert len(culled) == len(set(culled)) and not set(culled) & set(completed)
+    assert len(culled) + len(completed) == 16 and len(policy.cull_history) == 1
+    assert engine.ask("w") is WAIT  # nothing trains while NAO proposes
+    release.set()
+    policy.pending[0].join(10)
+    assert isinstance(engine.ask("w"), Work) and policy.generation == 1

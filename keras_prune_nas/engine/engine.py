@@ -180,16 +180,20 @@ class RoundEngine:
         """Ends the selection if no candidate is left or none can train on.
 
         The survivors that cannot train on are completed, then the policy's
-        `finalists_finished` is called. Returns True if the selection ended.
+        `finalists_finished` is called (a busy policy is asked again at the
+        next barrier). Returns True if the selection ended.
         """
         if not population:
-            return self.policy.finalists_finished(self, "every candidate failed")
+            self.policy.finalists_finished(self, "every candidate failed")
+            return True
         if all(self.population[cid].done for cid in population):
             for cid in population:
                 self.finish_finalist(cid)
-            return self.policy.finalists_finished(
+            self.phase = FINALISTS
+            self.policy.finalists_finished(
                 self, "every survivor has trained all its epochs"
             )
+            return True
         return False
 
     def next_round(self) -> bool:
