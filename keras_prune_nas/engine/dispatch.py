@@ -129,6 +129,7 @@ class Dispatcher:
         )
 
     def next_unit(self, worker: str) -> Optional[Work]:
+        """The unit `worker` trains next, or None (it waits, or all is done)."""
         engine = self.engine
         if engine.phase == FINISHED and self.may_sample():
             # A finished search resumed with a larger budget: the new
@@ -159,6 +160,8 @@ class Dispatcher:
         return None
 
     def next_waiting(self, worker: str) -> Optional[str]:
+        """Which waiting candidate of this round `worker` takes (see
+        `choose_waiting_candidate`), with the costs the engine measured."""
         engine = self.engine
         target = engine.unit_target()
         records = engine.population.records
@@ -170,7 +173,8 @@ class Dispatcher:
 
         # The unit a busy worker runs now comes before its waiting ones.
         busy_seconds = {
-            busy: (costs.epoch_seconds(cid) or 0.0) * max(0, target - len(records[cid].curve))
+            busy: (costs.epoch_seconds(cid) or 0.0)
+            * max(0, target - len(records[cid].curve))
             for busy, cid in engine.holders.items()
         }
         return choose_waiting_candidate(
@@ -179,6 +183,8 @@ class Dispatcher:
         )
 
     def unit_reported_in_full(self, candidate_id: str) -> bool:
+        """Whether the candidate's unit was reported to its end but never
+        ended (its worker died in between)."""
         engine = self.engine
         reported = engine.population.epochs_reported(candidate_id)
         return reported > engine.population[candidate_id].epochs_done and (
@@ -186,6 +192,7 @@ class Dispatcher:
         )
 
     def reissue(self, candidate_id: str, worker: str) -> Work:
+        """Hands a candidate of the population to `worker` for this round."""
         engine = self.engine
         record = engine.population[candidate_id]
         engine.unit_costs.start(
@@ -199,13 +206,18 @@ class Dispatcher:
         return Work(candidate_id, dict(record.values), engine.unit_target())
 
     def sample_new(self, worker: str) -> Optional[Work]:
+        """A new candidate for `worker`: the policy's proposal, else a random
+        draw; None once the space is exhausted."""
         engine = self.engine
-        candidate_id = f"{{:0{len(str(engine.max_candidates))}d}}".format(len(engine.population))
+        width = len(str(engine.max_candidates))
+        candidate_id = f"{len(engine.population):0{width}d}"
         values = engine.policy.propose(engine)
         proposed = values is not None
         if values is None:
             if engine.sample is None:
-                raise RuntimeError(f"{engine.name}: no `sample` function to draw candidates with.")
+                raise RuntimeError(
+                    f"{engine.name}: no `sample` function to draw candidates with."
+                )
             values = engine.sample(candidate_id)
         if values is None:
             engine.space_exhausted = True
