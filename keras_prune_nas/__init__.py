@@ -9,7 +9,8 @@ best_model = tuner.get_best_models(1)[0]
 ```
 
 The public classes are imported on first use, so the pure parts
-(`keras_prune_nas.culling`, `keras_prune_nas.analysis`) load without Keras.
+(`keras_prune_nas.engine`, its policies, `keras_prune_nas.culling`,
+`keras_prune_nas.analysis`) load without Keras.
 """
 
 import importlib
