@@ -73,7 +73,10 @@ def test_compare_command_writes_results_report_and_plots(tmp_path, capsys):
     for row in rows:
         by_method.setdefault(row["method"], []).append(row)
         assert 0.0 <= float(row["test_accuracy"]) <= 1.0
-        assert float(row["wall_seconds"]) > 0
+        # A search trains: its wall time is measured (> 0); a scikit-learn
+        # baseline on wine can round to 0.00 s.
+        neural = row["method"] not in ("logistic_regression", "knn")
+        assert float(row["wall_seconds"]) > 0 if neural else float(row["wall_seconds"]) >= 0
     planned = culling.planned_epochs(6, 3, 0.15, 3)["total"]
     for row in by_method["prune"]:
         assert int(row["epochs"]) == planned  # no early stop within 3 epochs
