@@ -87,6 +87,9 @@ def paired(differences):
     mean = float(d.mean())
     if len(d) < 2:
         return mean, (float("nan"), float("nan")), float("nan")
+    if not np.any(d - d[0]):
+        # Every seed the same difference (often 0: the same pick): no spread.
+        return mean, (mean, mean), 1.0 if not np.any(d) else float("nan")
     low, high = stats.t.interval(0.95, len(d) - 1, loc=mean, scale=stats.sem(d))
     p = float("nan") if not np.any(d) else float(stats.wilcoxon(d).pvalue)
     return mean, (float(low), float(high)), p
