@@ -33,9 +33,7 @@ from keras_tuner.src.engine import oracle as oracle_module
 from keras_prune_nas import checks
 from keras_prune_nas import culling
 from keras_prune_nas import files
-from keras_prune_nas.engine import FINALISTS
 from keras_prune_nas.engine import FINISHED
-from keras_prune_nas.engine import SELECTION
 from keras_prune_nas.engine import CullPolicy
 from keras_prune_nas.engine import RoundEngine
 from keras_prune_nas.engine import RoundPolicy
@@ -46,8 +44,6 @@ from keras_prune_nas.plan import RoundPlan
 
 TrialStatus = trial_module.TrialStatus
 
-PHASE_SELECTION = SELECTION
-PHASE_FINALISTS = FINALISTS
 PHASE_FINISHED = FINISHED
 # The metric the tuner reports a candidate's parameter count under, when the
 # oracle ranks with a complexity penalty.
