@@ -141,7 +141,7 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
 
 def run_missing(args):
     context = multiprocessing.get_context("spawn")
-    for method in METHODS:  # every RandomSearch first: the engine cannot change those
+    for method in args.methods:  # every RandomSearch first: the engine cannot change those
         for seed in args.seeds:
             for dataset in args.datasets:
                 path = record_path(args.results, dataset, method, seed)
@@ -161,6 +161,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-10"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="which searches to run, in this order")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -169,6 +171,10 @@ def main(argv=None):
                         help="print the tables from the records instead of running")
     args = parser.parse_args(argv)
     args.datasets = args.datasets.split(",")
+    args.methods = args.methods.split(",")
+    unknown = sorted(set(args.methods) - set(METHODS))
+    if unknown:
+        parser.error(f"--methods: unknown {unknown}; expected some of {list(METHODS)}")
     if args.report:
         from attribution_report import report  # noqa: E402 (a sibling script)
 

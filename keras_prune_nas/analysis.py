@@ -324,7 +324,8 @@ def _result(rule, curves, trained, candidates, direction, penalties=None):
 
 def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
            min_survivors=10, epochs_per_round=1, patience=5, rank_by="best",
-           probe_epochs=1, eta=3, parameters=None, complexity_penalty=0.0):
+           probe_epochs=1, eta=3, parameters=None, complexity_penalty=0.0,
+           grace_epochs=1):
     """Replays a search rule on recorded curves.
 
     Args:
@@ -336,9 +337,9 @@ def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
             rule) or "successive_halving" (the reference: keep the best
             1/eta at budgets growing by eta).
         direction: "max" or "min".
-        cull_fraction, min_survivors, epochs_per_round, patience, rank_by:
-            As for `PruneSearch` ("prune"; `patience` also for the
-            secretary's accepted candidate).
+        cull_fraction, min_survivors, epochs_per_round, patience, rank_by,
+            grace_epochs: As for `PruneSearch` ("prune"; `patience` also for
+            the secretary's accepted candidate).
         probe_epochs: Epochs each candidate trains before the secretary rule
             judges it.
         eta: The reduction factor of successive halving.
@@ -360,12 +361,14 @@ def replay(curves, rule="prune", direction="max", cull_fraction=0.15,
     curves = _as_curves(curves)
     _validate_direction(direction, rank_by)
     if rule == "prune":
-        culling.validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round)
+        culling.validate_cull_parameters(
+            cull_fraction, min_survivors, epochs_per_round, grace_epochs
+        )
         _check_parameters(curves.shape[0], parameters, complexity_penalty)
         return _replay_prune(
             curves, direction, cull_fraction, min_survivors, epochs_per_round,
             patience, rank_by, parameters if complexity_penalty else None,
-            complexity_penalty,
+            complexity_penalty, culling.grace_rounds(grace_epochs, epochs_per_round),
         )
     if rule == "secretary":
         checks.require_int("probe_epochs", probe_epochs, 1,
@@ -423,11 +426,12 @@ def _replay_engine(curves, direction, policy, rule, epochs_per_round, patience,
 
 
 def _replay_prune(curves, direction, cull_fraction, min_survivors,
-                  epochs_per_round, patience, rank_by, parameters, complexity_penalty):
+                  epochs_per_round, patience, rank_by, parameters, complexity_penalty,
+                  grace_rounds=1):
     from keras_prune_nas.engine import CullPolicy
 
     return _replay_engine(
-        curves, direction, CullPolicy(cull_fraction, min_survivors), "prune",
+        curves, direction, CullPolicy(cull_fraction, min_survivors, grace_rounds), "prune",
         epochs_per_round, patience, rank_by, parameters, complexity_penalty,
     )
 

@@ -21,6 +21,7 @@ DEFAULTS = {
     "epochs": 20,
     "cull_fraction": 0.15,
     "min_survivors": 10,
+    "grace_epochs": 1,
     "epochs_per_round": 1,
     "patience": 5,
     "batch_size": 32,
@@ -73,6 +74,9 @@ def build_parser():
                         help="epochs between two culls")
     search.add_argument("--patience", type=int, default=DEFAULTS["patience"],
                         help="early-stopping patience of the finalists")
+    search.add_argument("--grace-epochs", type=int, default=DEFAULTS["grace_epochs"],
+                        help="with --strategy prune: epochs every candidate trains "
+                        "before the first cull")
     search.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     search.add_argument(
         "--architecture", default=DEFAULTS["architecture"],
@@ -251,8 +255,11 @@ def run_search(args):
     checks.require_int("max_trials", args.trials, 1, "--trials: the candidates")
     checks.validate_epochs(args.epochs)
     culling.validate_cull_parameters(
-        args.cull_fraction, args.min_survivors, args.epochs_per_round
+        args.cull_fraction, args.min_survivors, args.epochs_per_round, args.grace_epochs
     )
+    if args.strategy == "nao" and args.grace_epochs != DEFAULTS["grace_epochs"]:
+        raise ValueError("--grace-epochs applies to --strategy prune only; drop it "
+                         "for --strategy nao.")
     checks.require_number("lease_timeout", args.lease_timeout,
                           "--lease-timeout: seconds", minimum=0, exclusive=True)
     workers = LocalWorkers(
@@ -271,7 +278,11 @@ def run_search(args):
         sizes = generation_sizes(args.trials, args.generation_size)
         populations = "; generations of " + ", ".join(map(str, sizes))
     else:
-        schedule = culling.cull_schedule(args.trials, args.cull_fraction, args.min_survivors)
+        options["grace_epochs"] = args.grace_epochs
+        schedule = culling.cull_schedule(
+            args.trials, args.cull_fraction, args.min_survivors,
+            culling.grace_rounds(args.grace_epochs, args.epochs_per_round),
+        )
         populations = f"; population by round: {schedule}"
     strategy = "NAOSearch" if args.strategy == "nao" else "PruneSearch"
     where = f", on {args.workers} local workers" if args.workers > 1 else ""
@@ -300,7 +311,7 @@ def run_search(args):
         )
     plan = culling.planned_epochs(
         args.trials, args.epochs, args.cull_fraction, args.min_survivors,
-        args.epochs_per_round,
+        args.epochs_per_round, args.grace_epochs,
     )
     wall = time.perf_counter() - started
     summary = summarize(tuner, splits, plan, wall)

@@ -11,7 +11,11 @@ The rule (see the README):
   ``min_survivors``;
 * candidates without a usable score (failed, diverged to NaN/inf) rank last;
 * once ``min_survivors`` or fewer are left, culling stops and the finalists
-  train on with early stopping.
+  train on with early stopping;
+* with a grace period (``grace_rounds`` > 1) nobody is culled before the end
+  of round ``grace_rounds``; that first cull brings the population down to
+  the size the schedule without grace has at that round, so the rounds
+  after it cost what they cost without grace.
 """
 
 import math
@@ -26,7 +30,8 @@ DIRECTIONS = ("min", "max")
 _FLOOR_TOLERANCE = 1e-9
 
 
-def validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round=1):
+def validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round=1,
+                             grace_epochs=1):
     """Checks the culling parameters, raising `ValueError` naming the fix."""
     checks.require_number(
         "cull_fraction", cull_fraction,
@@ -37,6 +42,20 @@ def validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round=1):
                        "the number of finalists kept when culling stops")
     checks.require_int("epochs_per_round", epochs_per_round, 1,
                        "the epochs every survivor trains between two culls")
+    checks.require_int("grace_epochs", grace_epochs, 1,
+                       "the epochs every candidate trains before the first cull")
+
+
+def grace_rounds(grace_epochs, epochs_per_round=1):
+    """Rounds every candidate trains before the first cull.
+
+    The first cull comes at the end of the first round that reaches
+    `grace_epochs`.
+
+    >>> grace_rounds(1), grace_rounds(3), grace_rounds(3, epochs_per_round=2)
+    (1, 3, 2)
+    """
+    return -(-grace_epochs // epochs_per_round)
 
 
 def cull_count(alive, cull_fraction, min_survivors):
@@ -57,25 +76,60 @@ def cull_count(alive, cull_fraction, min_survivors):
     return min(count, alive - min_survivors)
 
 
-def cull_schedule(population, cull_fraction=0.15, min_survivors=10):
+def cull_schedule(population, cull_fraction=0.15, min_survivors=10, grace_rounds=1):
     """Population sizes round by round, from `population` to the finalists.
+
+    Entry r is the population that trains round r; the last entry, the
+    finalists. With `grace_rounds` > 1 the first `grace_rounds` rounds keep
+    everyone, then the schedule without grace resumes where it would be.
 
     Example:
 
     >>> cull_schedule(50)
     [50, 43, 37, 32, 28, 24, 21, 18, 16, 14, 12, 11, 10]
+    >>> cull_schedule(50, grace_rounds=3)
+    [50, 50, 50, 32, 28, 24, 21, 18, 16, 14, 12, 11, 10]
     """
     sizes = [population]
     while True:
         removed = cull_count(sizes[-1], cull_fraction, min_survivors)
         if removed == 0:
-            return sizes
+            break
         sizes.append(sizes[-1] - removed)
+    if grace_rounds <= 1 or len(sizes) == 1:
+        return sizes
+    return [population] * grace_rounds + sizes[min(grace_rounds, len(sizes) - 1):]
 
 
-def culling_rounds(population, cull_fraction=0.15, min_survivors=10):
-    """Number of culls before the finalists are left."""
-    return len(cull_schedule(population, cull_fraction, min_survivors)) - 1
+def culling_rounds(population, cull_fraction=0.15, min_survivors=10, grace_rounds=1):
+    """Number of rounds before the finalists are left."""
+    return len(cull_schedule(population, cull_fraction, min_survivors, grace_rounds)) - 1
+
+
+def cull_count_after_round(alive, round_index, population, cull_fraction=0.15,
+                           min_survivors=10, grace_rounds=1):
+    """How many of `alive` candidates the cull after round `round_index` removes.
+
+    Args:
+        alive: Candidates that trained round `round_index` (0-based).
+        round_index: The round just finished.
+        population: The candidates the search started with (the schedule's
+            first entry).
+        cull_fraction, min_survivors, grace_rounds: As for `cull_schedule`.
+
+    Returns:
+        0 during the grace period; at the first cull after it, enough to
+        reach the schedule's size (at least the usual count); afterwards
+        `cull_count(alive, ...)`.
+    """
+    if round_index < grace_rounds - 1:
+        return 0
+    count = cull_count(alive, cull_fraction, min_survivors)
+    if grace_rounds > 1 and round_index == grace_rounds - 1 and count:
+        sizes = cull_schedule(population, cull_fraction, min_survivors, grace_rounds)
+        target = sizes[round_index + 1] if round_index + 1 < len(sizes) else min_survivors
+        count = max(count, min(alive - target, alive - min_survivors))
+    return count
 
 
 def is_usable(value):
@@ -148,7 +202,7 @@ def best_first(scores, completed, direction):
     )
 
 
-def select_culled(scores, cull_fraction, min_survivors, direction):
+def select_culled(scores, cull_fraction, min_survivors, direction, count=None):
     """The candidates one cull removes, worst first.
 
     Args:
@@ -156,13 +210,16 @@ def select_culled(scores, cull_fraction, min_survivors, direction):
         cull_fraction: Share of the survivors to drop, in (0, 1).
         min_survivors: Never leave fewer survivors than this.
         direction: "max" or "min".
+        count: How many to remove, if not `cull_count(len(scores), ...)`
+            (e.g. from `cull_count_after_round`).
 
     Returns:
         List of `(candidate_id, rank)` pairs, worst first, where rank 1 is the
         best of the population that was ranked.
     """
     ranking = rank(scores, direction)
-    count = cull_count(len(ranking), cull_fraction, min_survivors)
+    if count is None:
+        count = cull_count(len(ranking), cull_fraction, min_survivors)
     if count == 0:
         return []
     worst_first = list(reversed(ranking))[:count]
@@ -203,13 +260,14 @@ def round_end_epoch(round_index, epochs_per_round, epochs):
 
 
 def planned_epochs(population, epochs, cull_fraction=0.15, min_survivors=10,
-                   epochs_per_round=1):
+                   epochs_per_round=1, grace_epochs=1):
     """Upper bound on the epochs a search trains (finalists run to the end).
 
     Returns a dict with the culling-phase epochs, the finalists' maximum,
     their total, and what RandomSearch would train (`population * epochs`).
     """
-    sizes = cull_schedule(population, cull_fraction, min_survivors)
+    sizes = cull_schedule(population, cull_fraction, min_survivors,
+                          grace_rounds(grace_epochs, epochs_per_round))
     culling_epochs = 0
     trained = 0
     for round_index, alive in enumerate(sizes[:-1]):

@@ -667,6 +667,10 @@ class PruneOracle(RoundOracle):
         patience: Integer >= 1 or None. Finalists stop after this many epochs
             without improving on their best objective. None trains them to
             the last epoch. Defaults to 5.
+        grace_epochs: Integer >= 1, epochs every candidate trains before the
+            first cull. That cull brings the population down to where the
+            schedule without grace would be, so later rounds cost the same.
+            Defaults to 1 (the first cull after the first epoch).
 
     Example:
 
@@ -698,9 +702,14 @@ class PruneOracle(RoundOracle):
         complexity_penalty=0.0,
         clock=time.monotonic,
         policy=None,
+        grace_epochs=1,
     ):
-        culling.validate_cull_parameters(cull_fraction, min_survivors, epochs_per_round)
-        policy = policy if policy is not None else CullPolicy(cull_fraction, min_survivors)
+        culling.validate_cull_parameters(
+            cull_fraction, min_survivors, epochs_per_round, grace_epochs
+        )
+        policy = policy if policy is not None else CullPolicy(
+            cull_fraction, min_survivors, culling.grace_rounds(grace_epochs, epochs_per_round)
+        )
         rounds = 0
         if checks.is_integer(max_trials) and max_trials >= 1:
             # (A bad `max_trials` is reported by `RoundOracle`.)
@@ -725,6 +734,7 @@ class PruneOracle(RoundOracle):
         self.min_survivors = min_survivors
         self.epochs_per_round = epochs_per_round
         self.patience = patience
+        self.grace_epochs = grace_epochs
 
     @property
     def cull_history(self):

@@ -568,6 +568,10 @@ class PruneSearch(RoundSearch):
         complexity_penalty: Float >= 0: rank by objective minus this times
             log10 of the candidate's parameter count (direction-aware), in
             the culls and in the final pick. Defaults to 0 (no penalty).
+        grace_epochs: Integer, epochs every candidate trains before the
+            first cull; that cull catches up with the schedule, so only the
+            grace rounds cost more. Raise it (e.g. 3) where good candidates
+            start late (sit at chance for an epoch or two). Defaults to 1.
         batch_size_schedule, learning_rate_scaling, max_live_models,
         cache_inputs, progress: As for `RoundSearch`.
         **kwargs: Arguments for `keras_tuner.Tuner`: `directory`,
@@ -609,6 +613,7 @@ class PruneSearch(RoundSearch):
         rank_by="best",
         lease_timeout=60,
         complexity_penalty=0.0,
+        grace_epochs=1,
         batch_size_schedule=None,
         learning_rate_scaling="linear",
         max_live_models=256,
@@ -632,6 +637,7 @@ class PruneSearch(RoundSearch):
             rank_by=rank_by,
             lease_timeout=lease_timeout,
             complexity_penalty=complexity_penalty,
+            grace_epochs=grace_epochs,
         )
         self.seed = seed
         super().__init__(

@@ -100,6 +100,9 @@ def test_learning_curves_plot_greys_out_culled_candidates():
         dict(cull_fraction=0.3, min_survivors=4, patience=None, epochs_per_round=2),
         dict(cull_fraction=0.05, min_survivors=10, patience=2, rank_by="last"),
         dict(cull_fraction=0.5, min_survivors=2, patience=5),
+        dict(cull_fraction=0.3, min_survivors=4, patience=3, grace_epochs=3),
+        dict(cull_fraction=0.3, min_survivors=4, patience=None, epochs_per_round=2,
+             grace_epochs=3),
     ],
 )
 def test_prune_replay_makes_the_oracles_decisions(tmp_path, options):
@@ -138,6 +141,11 @@ def test_prune_replay_regret_and_cost_on_a_known_case():
     assert result.best_value == pytest.approx(0.9)
     assert result.regret == pytest.approx(0.2)
     assert result.share == pytest.approx(8 / 12)
+    # With two epochs of grace it is still there when it overtakes.
+    graced = analysis.replay(curves, cull_fraction=0.5, min_survivors=2, patience=None,
+                             grace_epochs=2)
+    assert graced.chosen == 1 and graced.regret == 0
+    assert list(graced.trained) == [3, 3, 2, 2]
 
 
 def test_complexity_penalty_in_the_replay_changes_the_pick():
@@ -217,6 +225,7 @@ def test_replay_of_a_search_csv_refuses_epochs_never_recorded(tmp_path):
         (dict(rule="successive_halving", eta=1), "`eta` must be an integer >= 2"),
         (dict(complexity_penalty=0.1), "`complexity_penalty` needs `parameters`"),
         (dict(complexity_penalty=-1), "`complexity_penalty` must be a finite number >= 0"),
+        (dict(grace_epochs=0), "`grace_epochs` must be an integer >= 1"),
     ],
 )
 def test_replay_rejects_bad_arguments(kwargs, message):

@@ -85,6 +85,8 @@ def test_without_backend_the_search_follows_keras_backend(tmp_path):
         (["--architecture", "conv2d", "--dataset", "wine"], "square"),
         (["--strategy", "nao", "--generation-size", "1"], "generation_size"),
         (["--strategy", "nao", "--cull-fraction", "1.5"], "cull_fraction"),
+        (["--grace-epochs", "0"], "grace_epochs"),
+        (["--strategy", "nao", "--grace-epochs", "3"], "--grace-epochs applies to"),
     ],
 )
 def test_bad_input_fails_before_training(tmp_path, args, message):

@@ -32,6 +32,51 @@ def test_cull_count_default_rule(alive, expected):
     assert culling.cull_count(alive, 0.15, 10) == expected
 
 
+@pytest.mark.parametrize(
+    "population, grace_rounds, expected",
+    [
+        (50, 3, [50, 50, 50, 32, 28, 24, 21, 18, 16, 14, 12, 11, 10]),
+        (30, 2, [30, 30, 23, 20, 17, 15, 13, 12, 11, 10]),
+        # The grace outlasts the schedule: one cull, straight to the finalists.
+        (12, 4, [12, 12, 12, 12, 10]),
+        (10, 4, [10]),
+    ],
+)
+def test_cull_schedule_with_grace_keeps_everyone_then_catches_up(
+        population, grace_rounds, expected):
+    assert culling.cull_schedule(population, 0.15, 10, grace_rounds) == expected
+
+
+def test_cull_count_after_round_follows_the_schedule_with_grace():
+    sizes = culling.cull_schedule(30, 0.15, 10, grace_rounds=3)
+    alive = 30
+    for round_index in range(len(sizes) - 1):
+        count = culling.cull_count_after_round(alive, round_index, 30, 0.15, 10, 3)
+        assert alive - count == sizes[round_index + 1]
+        alive -= count
+    assert alive == 10
+
+
+def test_cull_count_after_round_never_culls_fewer_than_usual_after_failures():
+    # Failures left 20 of 30 by the first cull: the usual 3 go (the schedule's
+    # target, 20, is already reached).
+    assert culling.cull_count_after_round(20, 2, 30, 0.15, 10, 3) == 3
+    assert culling.cull_count_after_round(20, 1, 30, 0.15, 10, 3) == 0
+    assert culling.cull_count_after_round(11, 2, 30, 0.15, 10, 3) == 1
+
+
+@pytest.mark.parametrize("grace_epochs, epochs_per_round, expected",
+                         [(1, 1, 1), (4, 1, 4), (4, 2, 2), (5, 2, 3), (1, 3, 1)])
+def test_grace_rounds(grace_epochs, epochs_per_round, expected):
+    assert culling.grace_rounds(grace_epochs, epochs_per_round) == expected
+
+
+def test_planned_epochs_counts_the_grace_rounds():
+    assert culling.planned_epochs(30, 15, grace_epochs=3)["total"] == (
+        30 * 3 + 20 + 17 + 15 + 13 + 12 + 11 + 10 * 6
+    )
+
+
 def test_cull_count_never_goes_below_min_survivors():
     assert culling.cull_count(12, 0.5, 10) == 2
     assert culling.cull_count(11, 0.9, 10) == 1
@@ -114,6 +159,8 @@ def test_planned_epochs_when_epochs_run_out_first():
         ({"min_survivors": 0}, "min_survivors"),
         ({"min_survivors": 2.5}, "min_survivors"),
         ({"epochs_per_round": 0}, "epochs_per_round"),
+        ({"grace_epochs": 0}, "grace_epochs"),
+        ({"grace_epochs": 1.5}, "grace_epochs"),
     ],
 )
 def test_validate_cull_parameters(kwargs, message):

@@ -96,6 +96,26 @@ def test_a_cull_search_follows_the_cull_schedule_and_trains_finalists_to_the_end
             assert engine.population.epochs_reported(cid) == 12
 
 
+def test_a_grace_period_spares_a_late_starter_and_then_catches_up():
+    curves = table(20, 12)
+    late = 7
+    curves[late] = [0.1, 0.1, 0.1] + [0.99] * 9  # at chance for 3 epochs, then best
+    results = {}
+    for grace in (1, 4):
+        engine = make_engine(CullPolicy(0.2, 5, grace_rounds=grace), epochs=12, patience=None)
+        play.play(engine, objective_of(curves))
+        history = engine.policy.cull_history
+        results[grace] = engine.population[engine.population.results()[0]].values["row"]
+        # No cull record before the grace ends; then one per schedule step.
+        assert [r["alive"] for r in history] == culling.cull_schedule(
+            20, 0.2, 5, grace)[grace - 1:-1]
+        assert history[0]["epoch"] == grace
+    assert results[1] != late  # culled after epoch 1 at chance
+    assert results[4] == late
+    # After the grace period the population is where it is without one.
+    assert culling.cull_schedule(20, 0.2, 5, 4)[4:] == culling.cull_schedule(20, 0.2, 5)[4:]
+
+
 def test_each_cull_removes_the_worst_by_score():
     curves = table(20, 8, seed=3)
     engine = make_engine(CullPolicy(0.2, 5), patience=None)

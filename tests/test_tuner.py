@@ -54,6 +54,32 @@ def test_search_accounts_for_every_candidate(digits, tmp_path):
     assert accuracy == pytest.approx(best_trial.score, abs=1e-6)
 
 
+def test_grace_epochs_delay_the_first_cull_then_follow_the_schedule(digits, tmp_path):
+    x, y, xv, yv = digits
+    tuner = kpn.PruneSearch(
+        build_mlp, objective="val_accuracy", max_trials=12, cull_fraction=0.3,
+        min_survivors=4, patience=None, seed=1, directory=tmp_path, grace_epochs=2,
+    )
+    tuner.search(x, y, epochs=6, validation_data=(xv, yv), verbose=0)
+
+    oracle = tuner.oracle
+    sizes = culling.cull_schedule(12, 0.3, 4, grace_rounds=2)
+    assert sizes == [12, 12, 7, 5, 4]
+    assert [(r["epoch"], r["alive"], len(r["culled"])) for r in oracle.cull_history] == [
+        (2, 12, 5), (3, 7, 2), (4, 5, 1)
+    ]
+    assert oracle.epochs_trained() == culling.planned_epochs(
+        12, 6, 0.3, 4, grace_epochs=2)["total"] == 12 * 2 + 7 + 5 + 4 * 2
+    for trial in oracle.trials.values():
+        assert len(trial.metrics.get_history("val_accuracy")) >= 2
+
+
+def test_bad_grace_epochs_are_rejected_before_training(tmp_path):
+    with pytest.raises(ValueError, match="grace_epochs"):
+        kpn.PruneSearch(build_mlp, objective="val_accuracy", max_trials=12,
+                        directory=tmp_path, grace_epochs=0)
+
+
 class WeightsAtEnd(keras.callbacks.Callback):
     """Records, when a candidate's run ends, its epochs and final weights."""
 

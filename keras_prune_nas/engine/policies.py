@@ -29,6 +29,7 @@ class KeepTheBestHalf(RoundPolicy):
 from typing import List
 from typing import Optional
 
+from keras_prune_nas import checks
 from keras_prune_nas import culling
 from keras_prune_nas.engine.messages import format_score
 from keras_prune_nas.engine.population import STOPPED
@@ -105,11 +106,14 @@ class CullPolicy(RoundPolicy):
 
     `max(1, floor(cull_fraction * alive))` of the survivors are culled after
     each round, never going below `min_survivors`; then the finalists train
-    on with early stopping.
+    on with early stopping. With `grace_rounds` > 1 nobody is culled before
+    the end of that round, and the first cull catches up with the schedule
+    (`culling.cull_schedule`).
 
     Args:
         cull_fraction: Share of the survivors dropped after every round.
         min_survivors: Culling stops once this many are left.
+        grace_rounds: Rounds every candidate trains before the first cull.
 
     Example:
 
@@ -120,16 +124,22 @@ class CullPolicy(RoundPolicy):
 
     key = "cull"
 
-    def __init__(self, cull_fraction: float = 0.15, min_survivors: int = 10):
+    def __init__(self, cull_fraction: float = 0.15, min_survivors: int = 10,
+                 grace_rounds: int = 1):
         culling.validate_cull_parameters(cull_fraction, min_survivors)
+        checks.require_int("grace_rounds", grace_rounds, 1,
+                           "the rounds every candidate trains before the first cull")
         self.cull_fraction = cull_fraction
         self.min_survivors = min_survivors
+        self.grace_rounds = grace_rounds
         # One entry per cull: round, epoch, population before, culled ones.
         self.cull_history: List[dict] = []
         self.notified_no_cull = False
 
     def selection_rounds(self, max_candidates: int) -> int:
-        return culling.culling_rounds(max_candidates, self.cull_fraction, self.min_survivors)
+        return culling.culling_rounds(
+            max_candidates, self.cull_fraction, self.min_survivors, self.grace_rounds
+        )
 
     def epochs_set(self, engine) -> None:
         if self.notified_no_cull:
@@ -156,10 +166,16 @@ class CullPolicy(RoundPolicy):
         )
 
     def cull(self, engine, population: List[str]) -> None:
+        count = culling.cull_count_after_round(
+            len(population), engine.round, engine.max_candidates, self.cull_fraction,
+            self.min_survivors, self.grace_rounds,
+        )
+        if count == 0:
+            return
         epoch = engine.unit_target()
         scores = {cid: engine.score(cid) for cid in population}
         culled = culling.select_culled(
-            scores, self.cull_fraction, self.min_survivors, engine.direction
+            scores, self.cull_fraction, self.min_survivors, engine.direction, count
         )
         record = {"round": engine.round, "epoch": epoch, "alive": len(population),
                   "culled": []}
@@ -183,7 +199,8 @@ class CullPolicy(RoundPolicy):
         )
 
     def parameters(self) -> dict:
-        return {"cull_fraction": self.cull_fraction, "min_survivors": self.min_survivors}
+        return {"cull_fraction": self.cull_fraction, "min_survivors": self.min_survivors,
+                "grace_rounds": self.grace_rounds}
 
     def state(self) -> dict:
         return {"cull_history": self.cull_history, "notified_no_cull": self.notified_no_cull}
