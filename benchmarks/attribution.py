@@ -20,6 +20,7 @@ and a Wilcoxon p-value.
 
     python benchmarks/attribution.py --seeds 1-10              # run what is missing
     python benchmarks/attribution.py --seeds 1-10 --report     # the tables
+    python benchmarks/attribution.py --report --remedies        # + the rule's variants
 
 Seeds are independent: seed s runs with keras_tuner seed 1009 * s + 17 (its
 sampler advances by one per value drawn, so nearby seeds share candidates),
@@ -169,6 +170,9 @@ def main(argv=None):
     parser.add_argument("--results", default=DEFAULT_RESULTS)
     parser.add_argument("--report", action="store_true",
                         help="print the tables from the records instead of running")
+    parser.add_argument("--remedies", action="store_true",
+                        help="with --report: also replay the rule's variants on the "
+                        "records and on LCBench")
     args = parser.parse_args(argv)
     args.datasets = args.datasets.split(",")
     args.methods = args.methods.split(",")
@@ -179,6 +183,10 @@ def main(argv=None):
         from attribution_report import report  # noqa: E402 (a sibling script)
 
         report(args)
+        if args.remedies:
+            from attribution_report import remedies  # noqa: E402
+
+            remedies(args)
         return 0
     run_missing(args)
     return 0

@@ -21,14 +21,27 @@ score among the finalists); it only differs through who the finalists are.
 
 Each difference is paired by seed, with a 95% t-interval and a Wilcoxon
 signed-rank p-value (scipy).
+
+`remedies` replays variants of the rule on the same RandomSearch curves (test
+accuracy minus RandomSearch's, paired by seed, and the epochs trained
+against RandomSearch's) and on the shared LCBench tables (found the best of
+500, worst regret, median share of full training), so a default changes only
+where both agree.
 """
 
+import glob
 import json
 import os
+import statistics
 
 import numpy as np
 
 from keras_prune_nas import analysis
+from keras_prune_nas import culling
+from keras_prune_nas.engine import CullPolicy
+
+LCBENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                       "data", "lcbench")
 
 
 def load_record(results, dataset, method, seed):
@@ -47,14 +60,73 @@ def curves_of(record):
     return ids, val, test
 
 
+class SmoothedCull(CullPolicy):
+    """Ranks the survivors by an exponential moving average of their curve."""
+
+    key = "smoothed_cull"
+
+    def select_culled(self, engine, population, count):
+        scores = {}
+        for cid in population:
+            smoothed = None
+            for value in engine.curve(cid):
+                smoothed = value if smoothed is None else 0.5 * value + 0.5 * smoothed
+            scores[cid] = smoothed
+        return scores, culling.select_culled(
+            scores, self.cull_fraction, self.min_survivors, engine.direction, count)
+
+
+class SparingCull(CullPolicy):
+    """Spares the would-be culled within `margin` of the last survivor's score."""
+
+    key = "sparing_cull"
+
+    def __init__(self, margin, **options):
+        super().__init__(**options)
+        self.margin = margin
+
+    def select_culled(self, engine, population, count):
+        scores, culled = super().select_culled(engine, population, count)
+        ranking = culling.rank(scores, engine.direction)
+        cut = scores[ranking[len(ranking) - count - 1]]
+        sign = 1 if engine.direction == "max" else -1
+        return scores, [
+            (cid, rank) for cid, rank in culled
+            if not culling.is_usable(scores[cid]) or sign * (cut - scores[cid]) > self.margin
+        ]
+
+
+# name -> (a fresh policy, patience, rank_by)
+REMEDIES = {
+    "default (cull 0.15, patience 5, best so far)": (lambda: CullPolicy(), 5, "best"),
+    "patience 10": (lambda: CullPolicy(), 10, "best"),
+    "no early stopping": (lambda: CullPolicy(), None, "best"),
+    "rank by last epoch": (lambda: CullPolicy(), 5, "last"),
+    "rank by smoothed curve": (lambda: SmoothedCull(), 5, "best"),
+    "cull 0.10": (lambda: CullPolicy(0.10), 5, "best"),
+    "spare within 0.01 of the cut": (lambda: SparingCull(0.01), 5, "best"),
+    "spare within 0.02 of the cut": (lambda: SparingCull(0.02), 5, "best"),
+    "grace_epochs=2": (lambda: CullPolicy(grace_rounds=2), 5, "best"),
+    "grace_epochs=3": (lambda: CullPolicy(grace_rounds=3), 5, "best"),
+    "grace_epochs=4": (lambda: CullPolicy(grace_rounds=4), 5, "best"),
+    "grace_epochs=5": (lambda: CullPolicy(grace_rounds=5), 5, "best"),
+}
+
+
+def test_accuracy_of_pick(val, test, result):
+    """A replayed pick scored as the search loads it: the chosen candidate's
+    test accuracy at its best validation epoch among those it trained."""
+    trained = int(result.trained[result.chosen])
+    best_epoch = int(np.nanargmax(val[result.chosen, :trained]))
+    return float(test[result.chosen, best_epoch])
+
+
 def replayed_test_accuracy(record, **rule):
     """The test accuracy of PruneSearch's rule replayed on a RandomSearch's
     curves, and the row it picked."""
     _, val, test = curves_of(record)
     result = analysis.replay(val, rule="prune", **rule)
-    trained = int(result.trained[result.chosen])
-    best_epoch = int(np.nanargmax(val[result.chosen, :trained]))
-    return float(test[result.chosen, best_epoch]), result
+    return test_accuracy_of_pick(val, test, result), result
 
 
 def random_pick_test_accuracy(record):
@@ -149,3 +221,47 @@ def report(args):
             mean, (low, high), p = paired(differences)
             print(f"| {label} | {len(differences)} | {100 * mean:+.2f} | "
                   f"[{100 * low:+.2f}, {100 * high:+.2f}] | {p:.3f} |")
+
+
+def remedies(args):
+    """Variants of the rule, replayed on the records and on LCBench."""
+    records = {
+        dataset: [r for r in (load_record(args.results, dataset, "random", seed)
+                              for seed in args.seeds) if r is not None]
+        for dataset in args.datasets
+    }
+    tables = sorted(glob.glob(os.path.join(LCBENCH, "lcbench_*.npz")))
+    curves = [analysis.load_lcbench(path) for path in tables]
+    header = "| variant |"
+    for dataset, rows in records.items():
+        header += f" {dataset}: PS - RS, {len(rows)} seeds (points) | epochs / RS |"
+    header += f" LCBench ({len(curves)} tables): found the best, worst regret, median share |"
+    print("\n### The rule's variants, replayed\n")
+    print(header)
+    print("|" + " --- |" * (1 + 2 * len(records) + 1))
+    for name, (make_policy, patience, rank_by) in REMEDIES.items():
+        line = f"| {name} |"
+        for rows in records.values():
+            differences, shares = [], []
+            for record in rows:
+                _, val, test = curves_of(record)
+                result = analysis.replay_policy(val, make_policy(), patience=patience,
+                                                rank_by=rank_by)
+                differences.append(test_accuracy_of_pick(val, test, result)
+                                   - record["test_accuracy"])
+                shares.append(result.share)
+            if not differences:
+                line += " | |"
+                continue
+            mean, (low, high), p = paired(differences)
+            line += (f" {100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], "
+                     f"p={p:.2f} | {np.mean(shares):.3f} |")
+        if curves:
+            results = [analysis.replay_policy(c, make_policy(), patience=patience,
+                                              rank_by=rank_by) for c in curves]
+            found = sum(r.regret <= 1e-9 for r in results)
+            line += (f" {found} / {len(results)}, {100 * max(r.regret for r in results):.2f},"
+                     f" {100 * statistics.median(r.share for r in results):.1f}% |")
+        else:
+            line += " (no ../shared/data/lcbench) |"
+        print(line)

@@ -389,6 +389,34 @@ def _check_parameters(count, parameters, complexity_penalty):
         )
 
 
+def replay_policy(curves, policy, direction="max", epochs_per_round=1, patience=5,
+                  rank_by="best"):
+    """Replays any engine policy (a strategy of your own) on recorded curves.
+
+    Args:
+        curves: As for `replay`.
+        policy: A `keras_prune_nas.engine.RoundPolicy`, fresh (it keeps the
+            replay's state).
+        direction, epochs_per_round, patience, rank_by: As for `replay`.
+
+    Returns:
+        A `ReplayResult` (its `rule` is the policy's `key`).
+
+    Example:
+
+    >>> from keras_prune_nas.engine import CullPolicy
+    >>> curves = np.array([[0.5, 0.6, 0.7], [0.1, 0.8, 0.9], [0.4, 0.5, 0.6]])
+    >>> replay_policy(curves, CullPolicy(0.34, 2), patience=None).chosen
+    0
+    """
+    curves = _as_curves(curves)
+    _validate_direction(direction, rank_by)
+    checks.require_int("epochs_per_round", epochs_per_round, 1,
+                       "the epochs every candidate trains between two decisions")
+    return _replay_engine(curves, direction, policy, policy.key, epochs_per_round,
+                          patience, rank_by)
+
+
 def _replay_engine(curves, direction, policy, rule, epochs_per_round, patience,
                    rank_by, parameters=None, complexity_penalty=0.0):
     """Runs the search's own engine on recorded curves (one worker)."""

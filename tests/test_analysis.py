@@ -148,6 +148,18 @@ def test_prune_replay_regret_and_cost_on_a_known_case():
     assert list(graced.trained) == [3, 3, 2, 2]
 
 
+def test_replay_policy_runs_any_policy_as_replay_runs_its_own():
+    from keras_prune_nas.engine import CullPolicy
+    from keras_prune_nas.engine import RoundPolicy
+
+    curves = synthetic_curves(seed=5)
+    own = analysis.replay(curves, cull_fraction=0.3, min_survivors=4, grace_epochs=2)
+    policy = analysis.replay_policy(curves, CullPolicy(0.3, 4, grace_rounds=2))
+    assert policy.chosen == own.chosen and list(policy.trained) == list(own.trained)
+    everyone = analysis.replay_policy(curves, RoundPolicy(), patience=None)
+    assert everyone.epochs == everyone.full_epochs and everyone.regret == 0
+
+
 def test_complexity_penalty_in_the_replay_changes_the_pick():
     curves = np.array([[0.80, 0.90], [0.79, 0.89], [0.1, 0.1]])
     parameters = [1_000_000, 1_000]

@@ -173,10 +173,7 @@ class CullPolicy(RoundPolicy):
         if count == 0:
             return
         epoch = engine.unit_target()
-        scores = {cid: engine.score(cid) for cid in population}
-        culled = culling.select_culled(
-            scores, self.cull_fraction, self.min_survivors, engine.direction, count
-        )
+        scores, culled = self.select_culled(engine, population, count)
         record = {"round": engine.round, "epoch": epoch, "alive": len(population),
                   "culled": []}
         rank_by = engine.population.rank_by
@@ -196,6 +193,18 @@ class CullPolicy(RoundPolicy):
             f"culled {len(culled):>3}  best {engine.objective_name} "
             f"{format_score(scores[best_id])} (trial {best_id})  "
             f"elapsed {engine.elapsed()}"
+        )
+
+    def select_culled(self, engine, population: List[str], count: int):
+        """Scores the survivors and chooses the (at most `count`) to cull.
+
+        Override to rank differently or to spare some (the attribution
+        study's variants do). Returns `(scores, [(candidate_id, rank), ...])`,
+        worst first, rank 1 being the best.
+        """
+        scores = {cid: engine.score(cid) for cid in population}
+        return scores, culling.select_culled(
+            scores, self.cull_fraction, self.min_survivors, engine.direction, count
         )
 
     def parameters(self) -> dict:

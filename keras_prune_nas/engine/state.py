@@ -47,6 +47,12 @@ def changed_parameters(saved: dict, current: dict) -> list:
 def restore_engine(engine, state: dict) -> None:
     """Restores `engine_state`; refuses an unfinished run with other parameters
     or the state of another policy."""
+    if engine.policy.key not in state["policy"]:
+        raise RuntimeError(
+            f"The project directory holds the state of another strategy "
+            f"({', '.join(state['policy'])}), not of {engine.name}. Use another "
+            "`project_name` or `directory`, or pass `overwrite=True`."
+        )
     changed = changed_parameters(state["parameters"], parameters(engine))
     if changed and state["phase"] != FINISHED:
         raise ValueError(
@@ -54,12 +60,6 @@ def restore_engine(engine, state: dict) -> None:
             f"with other parameters: {', '.join(changed)}. Pass the same "
             "values to resume it, or overwrite=True (or another "
             "project_name) to start afresh."
-        )
-    if engine.policy.key not in state["policy"]:
-        raise RuntimeError(
-            f"The project directory holds the state of another strategy "
-            f"({', '.join(state['policy'])}), not of {engine.name}. Use another "
-            "`project_name` or `directory`, or pass `overwrite=True`."
         )
     engine.plan.epochs = state["epochs"]
     engine.plan.rounds = state["rounds"]
