@@ -151,22 +151,6 @@ def fate_of_random_winner(random_record, prune_record):
     return "not sampled"
 
 
-def paired(differences):
-    """Mean, 95% t-interval and Wilcoxon p-value of paired differences."""
-    from scipy import stats
-
-    d = np.asarray(differences, dtype=float)
-    mean = float(d.mean())
-    if len(d) < 2:
-        return mean, (float("nan"), float("nan")), float("nan")
-    if not np.any(d - d[0]):
-        # Every seed the same difference (often 0: the same pick): no spread.
-        return mean, (mean, mean), 1.0 if not np.any(d) else float("nan")
-    low, high = stats.t.interval(0.95, len(d) - 1, loc=mean, scale=stats.sem(d))
-    p = float("nan") if not np.any(d) else float(stats.wilcoxon(d).pvalue)
-    return mean, (float(low), float(high)), p
-
-
 def report(args):
     for dataset in args.datasets:
         rows = []
@@ -218,9 +202,10 @@ def report(args):
         for label, differences in parts:
             if not differences:
                 continue
-            mean, (low, high), p = paired(differences)
-            print(f"| {label} | {len(differences)} | {100 * mean:+.2f} | "
-                  f"[{100 * low:+.2f}, {100 * high:+.2f}] | {p:.3f} |")
+            result = analysis.paired_difference(differences)
+            print(f"| {label} | {len(differences)} | {100 * result.mean:+.2f} | "
+                  f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | "
+                  f"{result.wilcoxon_p:.3f} |")
 
 
 def remedies(args):
@@ -253,9 +238,8 @@ def remedies(args):
             if not differences:
                 line += " | |"
                 continue
-            mean, (low, high), p = paired(differences)
-            line += (f" {100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], "
-                     f"p={p:.2f} | {np.mean(shares):.3f} |")
+            line += (f" {analysis.paired_difference(differences).format()} | "
+                     f"{np.mean(shares):.3f} |")
         if curves:
             results = [analysis.replay_policy(c, make_policy(), patience=patience,
                                               rank_by=rank_by) for c in curves]

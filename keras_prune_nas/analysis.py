@@ -172,6 +172,62 @@ def _score(curves, row, epochs, direction, rank_by="best"):
     return culling.curve_score(_curve(curves, row, epochs), direction, rank_by)
 
 
+@dataclasses.dataclass
+class PairedDifference:
+    """Differences paired by seed (method minus baseline on the same seed).
+
+    Attributes:
+        count: Number of pairs.
+        mean: Mean difference.
+        low, high: 95% t-interval of the mean (equal to `mean` when every
+            pair differs by the same amount; NaN with fewer than 2 pairs).
+        wilcoxon_p: Two-sided Wilcoxon signed-rank p-value (1.0 when every
+            difference is 0; NaN with fewer than 2 pairs or when every pair
+            differs by the same non-zero amount, which the test cannot rank).
+    """
+
+    count: int
+    mean: float
+    low: float
+    high: float
+    wilcoxon_p: float
+
+    def format(self, scale=100.0, digits=2):
+        """`+m [+l, +h], p=...` with the differences times `scale` (points)."""
+        if not self.count:
+            return "no pairs"
+        text = f"{scale * self.mean:+.{digits}f}"
+        if math.isnan(self.low):
+            return text
+        return (f"{text} [{scale * self.low:+.{digits}f}, {scale * self.high:+.{digits}f}], "
+                f"p={self.wilcoxon_p:.2f}")
+
+
+def paired_difference(differences, confidence=0.95):
+    """Mean of paired differences, its t-interval and a Wilcoxon p-value (scipy).
+
+    Example:
+
+    >>> result = paired_difference([0.01, 0.02, -0.005, 0.015])
+    >>> round(result.mean, 4), result.count
+    (0.01, 4)
+    """
+    from scipy import stats
+
+    d = np.asarray(list(differences), dtype=float)
+    if d.size == 0:
+        return PairedDifference(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(d.mean())
+    if d.size < 2:
+        return PairedDifference(1, mean, math.nan, math.nan, math.nan)
+    if not np.any(d - d[0]):
+        return PairedDifference(int(d.size), mean, mean, mean,
+                                1.0 if not np.any(d) else math.nan)
+    low, high = stats.t.interval(confidence, d.size - 1, loc=mean, scale=stats.sem(d))
+    p = float(stats.wilcoxon(d).pvalue) if np.any(d) else 1.0
+    return PairedDifference(int(d.size), mean, float(low), float(high), p)
+
+
 def rank_correlation(curves, direction="max", rank_by="best"):
     """Spearman and Kendall correlation of each epoch's ranking with the last.
 

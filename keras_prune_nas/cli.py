@@ -139,6 +139,10 @@ def _add_compare_parser(commands):
     parser.add_argument("--generation-size", type=int, default=None,
                         help="nao's most candidates per generation (default: half "
                         "the trials, two generations)")
+    parser.add_argument("--equal-wall", action="store_true",
+                        help="also run PruneSearch, NAOSearch and Hyperband grown to "
+                        "RandomSearch's wall time on each seed (needs random among "
+                        "the methods)")
     parser.add_argument("--output", default="compare",
                         help="reports go to OUTPUT/<dataset>/")
     parser.add_argument("--backend", default=DEFAULTS["backend"],
@@ -171,11 +175,12 @@ def run_compare(args):
     seeds = _integers(args.seeds, "--seeds")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in names:  # every dataset checked before the first one trains
-        compare.validate(name, methods, seeds, settings)
+        compare.validate(name, methods, seeds, settings, args.equal_wall)
     for name in names:
         report = compare.compare(
             name, seeds=seeds, methods=methods,
             output=os.path.join(args.output, name), settings=settings,
+            equal_wall=args.equal_wall,
         )
         print()
         print(report.markdown)

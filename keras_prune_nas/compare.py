@@ -53,8 +53,15 @@ CLASSIC_METHODS = (
     "logistic_regression", "random_forest", "hist_gradient_boosting", "svm", "knn",
 )
 METHODS = NEURAL_METHODS + CLASSIC_METHODS
+# The neural methods `equal_wall` grows to RandomSearch's wall time: PruneSearch
+# and NAOSearch by their population, Hyperband by its iterations. RandomSearch
+# and BayesianOptimization train every candidate fully (the same cost at the
+# same trials); the secretary rule trains one candidate fully whatever the
+# population, so growing it buys nothing.
+GROWN_METHODS = ("prune", "prune_batch_schedule", "hyperband", "nao")
+BUDGETS = ("trials", "wall")
 FIELDS = (
-    "dataset", "method", "seed", "test_accuracy", "val_accuracy", "epochs",
+    "dataset", "method", "seed", "budget", "test_accuracy", "val_accuracy", "epochs",
     "wall_seconds", "parameters", "candidates", "error",
 )
 
@@ -75,6 +82,9 @@ class Settings:
     # NAOSearch's generation size; None: half the trials (two generations,
     # the second proposed by NAO).
     generation_size: Optional[int] = None
+    # Hyperband's iterations; None: as close to PruneSearch's planned epochs
+    # as whole iterations come.
+    hyperband_iterations: Optional[int] = None
 
     def nao_generation_size(self):
         return self.generation_size or max(2, -(-self.trials // 2))
@@ -117,8 +127,81 @@ def hyperband_iterations_near(target_epochs, max_epochs, factor=3):
     return max(1, round(target_epochs / per_iteration))
 
 
-def validate(dataset, methods, seeds, settings):
+def planned_search_epochs(method, settings):
+    """The epochs a neural search plans (an upper bound: early stopping and
+    Hyperband's early finishers train fewer), for the growable methods."""
+    if method in ("prune", "prune_batch_schedule"):
+        return culling.planned_epochs(
+            settings.trials, settings.epochs, settings.cull_fraction, settings.min_survivors
+        )["total"]
+    if method == "nao":
+        from keras_prune_nas.nao.policy import generation_sizes
+
+        return sum(
+            culling.planned_epochs(size, settings.epochs, settings.cull_fraction,
+                                   settings.min_survivors)["total"]
+            for size in generation_sizes(settings.trials, settings.nao_generation_size())
+        )
+    if method == "hyperband":
+        return hyperband_planned_epochs(
+            settings.epochs, settings.hyperband_factor, hyperband_iterations(settings)
+        )
+    raise ValueError(f"{method!r} is not grown at equal wall time: use one of "
+                     f"{list(GROWN_METHODS)}.")
+
+
+def hyperband_iterations(settings):
+    """Hyperband's iterations under `settings` (see `Settings`)."""
+    if settings.hyperband_iterations is not None:
+        return settings.hyperband_iterations
+    planned = culling.planned_epochs(
+        settings.trials, settings.epochs, settings.cull_fraction, settings.min_survivors
+    )["total"]
+    return hyperband_iterations_near(planned, settings.epochs, settings.hyperband_factor)
+
+
+def settings_for_wall(method, settings, measured_seconds, target_seconds, max_scale=50):
+    """`settings` grown so that `method` should take `target_seconds`.
+
+    The search ran under `settings` in `measured_seconds`; its seconds per
+    planned epoch are taken to hold for a larger search (the first culls and
+    Hyperband's brackets are where the epochs go, and they grow in
+    proportion). PruneSearch's and NAOSearch's population (NAO's generation
+    size kept, so it runs more generations) and Hyperband's iterations are
+    set to the value whose predicted time comes closest to the target, never
+    below today's.
+
+    Returns:
+        A new `Settings`.
+    """
+    seconds_per_epoch = measured_seconds / planned_search_epochs(method, settings)
+
+    def predicted(candidate):
+        return seconds_per_epoch * planned_search_epochs(method, candidate)
+
+    if method == "hyperband":
+        options = [dataclasses.replace(settings, hyperband_iterations=count)
+                   for count in range(hyperband_iterations(settings), 1 + max_scale)]
+    else:
+        fixed = dataclasses.replace(settings, generation_size=settings.nao_generation_size())
+        options = [dataclasses.replace(fixed, trials=count)
+                   for count in range(settings.trials, 1 + max_scale * settings.trials)]
+    best = options[0]
+    for option in options:
+        if abs(predicted(option) - target_seconds) < abs(predicted(best) - target_seconds):
+            best = option
+        if predicted(option) > target_seconds:
+            break
+    return best
+
+
+def validate(dataset, methods, seeds, settings, equal_wall=False):
     """Raises a `ValueError` naming the bad argument, before anything trains."""
+    if equal_wall and "random" not in methods:
+        raise ValueError(
+            "equal_wall gives every search RandomSearch's wall time: add 'random' "
+            "to the methods (it runs first on every seed)."
+        )
     if dataset not in DATASETS:
         raise ValueError(
             f"Unknown comparison dataset {dataset!r}: use one of {list(DATASETS)}."
@@ -148,10 +231,13 @@ def validate(dataset, methods, seeds, settings):
     if settings.generation_size is not None:
         checks.require_int("generation_size", settings.generation_size, 2,
                            "NAOSearch's most candidates per generation")
+    if settings.hyperband_iterations is not None:
+        checks.require_int("hyperband_iterations", settings.hyperband_iterations, 1,
+                           "Hyperband's iterations (None: near PruneSearch's epochs)")
 
 
 def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare",
-            settings=None, progress=print, fresh_process=True):
+            settings=None, progress=print, fresh_process=True, equal_wall=False):
     """Runs every method on `dataset` for every seed; writes the report.
 
     Args:
@@ -169,6 +255,11 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
             in one process, 57, 63 and 54 s in fresh ones), so without this
             the later searches pay for the earlier ones. False runs them all
             in this process.
+        equal_wall: Also run each of `GROWN_METHODS` among `methods` at
+            RandomSearch's wall time of the same seed (RandomSearch runs
+            first): grown by `settings_for_wall` from its own equal-trials
+            run. Those rows have `budget` "wall"; the report gets a second
+            table, paired against RandomSearch.
 
     A run that fails is recorded with its error (the `error` column) and the
     comparison goes on; `results.csv` is rewritten after every run, so a
@@ -180,37 +271,70 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     settings = settings or Settings()
     methods = list(methods)
     seeds = list(seeds)
-    validate(dataset, methods, seeds, settings)
+    validate(dataset, methods, seeds, settings, equal_wall)
+    if equal_wall:  # RandomSearch first: it sets the others' wall time
+        methods = ["random"] + [m for m in methods if m != "random"]
     os.makedirs(output, exist_ok=True)
     rows = []
     curves = None
     finalists = None
+    results_path = os.path.join(output, "results.csv")
+
+    def record(row, method, seed, budget):
+        row.update(dataset=dataset, method=method, seed=seed, budget=budget)
+        rows.append(row)
+        write_results(rows, results_path)
+        if progress:
+            progress(_progress_line(row))
+
     for seed in seeds:
         splits = load_splits(dataset, seed)
+        measured = {}
         for method in methods:
             try:
                 if method in CLASSIC_METHODS:
                     row, extra = _timed(run_classifier, method, splits, seed)
                 else:
-                    run = (_run_neural, method, splits, seed, settings, dataset)
-                    row, extra = (
-                        _in_fresh_process(_timed, *run) if fresh_process else _timed(*run)
-                    )
+                    row, extra = _run_timed(method, splits, seed, settings, dataset,
+                                            fresh_process)
                 if method == "prune" and curves is None:
                     curves, finalists = extra
             except Exception as error:  # one failed run must not end the comparison
-                row = {"error": f"{type(error).__name__}: {error}".replace("\n", " ")}
-            row.update(dataset=dataset, method=method, seed=seed)
-            rows.append(row)
-            files = {"results": write_results(rows, os.path.join(output, "results.csv"))}
-            if progress:
-                progress(_progress_line(row))
+                row = _failed(error)
+            measured[method] = row
+            record(row, method, seed, "trials")
+        if not equal_wall:
+            continue
+        target = measured["random"].get("wall_seconds")
+        for method in [m for m in methods if m in GROWN_METHODS]:
+            try:
+                if target is None or measured[method].get("wall_seconds") is None:
+                    raise RuntimeError(
+                        "no equal-wall run: the equal-trials run of "
+                        f"{'random' if target is None else method} failed"
+                    )
+                grown = settings_for_wall(method, settings, measured[method]["wall_seconds"],
+                                          target)
+                row, _ = _run_timed(method, splits, seed, grown, dataset, fresh_process)
+            except Exception as error:
+                row = _failed(error)
+            record(row, method, seed, "wall")
+    files = {"results": results_path}
     files.update(_plots(rows, curves, finalists, output, dataset))
     markdown = summary_markdown(rows, dataset, seeds, settings, files, output)
     files["report"] = os.path.join(output, "report.md")
     with open(files["report"], "w") as stream:
         stream.write(markdown)
     return Report(rows=rows, markdown=markdown, files=files)
+
+
+def _run_timed(method, splits, seed, settings, dataset, fresh_process):
+    run = (_run_neural, method, splits, seed, settings, dataset)
+    return _in_fresh_process(_timed, *run) if fresh_process else _timed(*run)
+
+
+def _failed(error):
+    return {"error": f"{type(error).__name__}: {error}".replace("\n", " ")}
 
 
 def write_results(rows, path):
@@ -226,6 +350,8 @@ def write_results(rows, path):
 
 def _progress_line(row):
     head = f"{row['dataset']} seed {row['seed']} {row['method']}"
+    if row.get("budget") == "wall":
+        head += " (at RandomSearch's wall time)"
     if row.get("error"):
         return f"{head}: FAILED, {row['error']}"
     return (
@@ -351,16 +477,9 @@ def _run_neural(method, splits, seed, settings, dataset):
     elif method == "bayesian":
         tuner = kt.BayesianOptimization(hypermodel, max_trials=settings.trials, **common)
     else:
-        planned = culling.planned_epochs(
-            settings.trials, settings.epochs, settings.cull_fraction,
-            settings.min_survivors,
-        )["total"]
         tuner = kt.Hyperband(
             hypermodel, max_epochs=settings.epochs, factor=settings.hyperband_factor,
-            hyperband_iterations=hyperband_iterations_near(
-                planned, settings.epochs, settings.hyperband_factor
-            ),
-            **common,
+            hyperband_iterations=hyperband_iterations(settings), **common,
         )
     counter = _epoch_counter()
     keras.utils.set_random_seed(seed)
@@ -423,15 +542,22 @@ def read_results(path):
         ]
 
 
-def aggregate(rows):
+def budget_of(row):
+    """A row's budget: "trials" (also for rows written before budgets) or "wall"."""
+    return row.get("budget") or "trials"
+
+
+def aggregate(rows, budget="trials"):
     """Per method: mean and std of test accuracy, epochs, wall, parameters.
 
-    Failed runs (with an `error`) count in `failed` only; a method whose
-    runs all failed has None for every figure.
+    Only the rows of `budget` ("trials" or "wall") count. Failed runs (with
+    an `error`) count in `failed` only; a method whose runs all failed has
+    None for every figure.
     """
     by_method = {}
     for row in rows:
-        by_method.setdefault(row["method"], []).append(row)
+        if budget_of(row) == budget:
+            by_method.setdefault(row["method"], []).append(row)
     summary = {}
     for method, group in by_method.items():
         succeeded = [r for r in group if not r.get("error")]
@@ -452,8 +578,78 @@ def aggregate(rows):
             "epochs": mean("epochs"),
             "wall": mean("wall_seconds"),
             "parameters": statistics.median(parameters) if parameters else None,
+            "candidates": mean("candidates"),
         }
     return summary
+
+
+def paired_against_random(rows, budget="trials"):
+    """Per method of `budget`: its test accuracy minus RandomSearch's
+    (equal-trials run) on the same seed, as an `analysis.PairedDifference`,
+    and the mean ratio of its wall time to RandomSearch's."""
+    from keras_prune_nas import analysis
+
+    random = {r["seed"]: r for r in rows
+              if r["method"] == "random" and budget_of(r) == "trials" and not r.get("error")}
+    found = {}
+    for row in rows:
+        if (budget_of(row) != budget or row["method"] == "random" or row.get("error")
+                or row["seed"] not in random):
+            continue
+        entry = found.setdefault(row["method"], {"differences": [], "ratios": []})
+        baseline = random[row["seed"]]
+        entry["differences"].append(row["test_accuracy"] - baseline["test_accuracy"])
+        if row.get("wall_seconds") and baseline.get("wall_seconds"):
+            entry["ratios"].append(row["wall_seconds"] / baseline["wall_seconds"])
+    return {
+        method: (analysis.paired_difference(entry["differences"]),
+                 statistics.fmean(entry["ratios"]) if entry["ratios"] else None)
+        for method, entry in found.items()
+    }
+
+
+def _paired_lines(rows, budget):
+    paired = paired_against_random(rows, budget)
+    if not paired:
+        return []
+    lines = [
+        "",
+        "| method | minus RandomSearch on the same seed (points): mean [95% interval], "
+        "Wilcoxon p | seeds | wall time / RandomSearch's |",
+        "| --- | --- | --- | --- |",
+    ]
+    for method in (m for m in METHODS if m in paired):
+        difference, ratio = paired[method]
+        ratio_text = "" if ratio is None else f"{ratio:.2f}"
+        lines.append(f"| {method} | {difference.format()} | {difference.count} | "
+                     f"{ratio_text} |")
+    return lines
+
+
+def _summary_table_rows(summary, candidates=False):
+    """One markdown row per method, best mean test accuracy first."""
+    lines = []
+    order = sorted(
+        summary, key=lambda m: -summary[m]["test_mean"] if summary[m]["runs"] else 1.0
+    )
+    for method in order:
+        entry = summary[method]
+        if not entry["runs"]:
+            lines.append(f"| {method} | failed in every run |" + " |" * (4 if candidates else 3))
+            continue
+        epochs = "" if entry["epochs"] is None else f"{entry['epochs']:.0f}"
+        parameters = (
+            "" if entry["parameters"] is None else f"{entry['parameters']:,.0f}"
+        )
+        failed = f" ({entry['failed']} failed)" if entry["failed"] else ""
+        size = ""
+        if candidates:
+            size = "" if entry["candidates"] is None else f" {entry['candidates']:.0f} |"
+        lines.append(
+            f"| {method} | {entry['test_mean']:.4f} ± {entry['test_std']:.4f}{failed} |"
+            f"{size} {epochs} | {entry['wall']:.1f} | {parameters} |"
+        )
+    return lines
 
 
 def summary_markdown(rows, dataset, seeds, settings, files, output):
@@ -477,27 +673,29 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
         "| method | test accuracy | epochs trained | wall seconds | parameters of the chosen model |",
         "| --- | --- | --- | --- | --- |",
     ]
-    order = sorted(
-        summary, key=lambda m: -summary[m]["test_mean"] if summary[m]["runs"] else 1.0
-    )
-    for method in order:
-        entry = summary[method]
-        if not entry["runs"]:
-            lines.append(f"| {method} | failed in every run | | | |")
-            continue
-        epochs = "" if entry["epochs"] is None else f"{entry['epochs']:.0f}"
-        parameters = (
-            "" if entry["parameters"] is None else f"{entry['parameters']:,.0f}"
-        )
-        failed = f" ({entry['failed']} failed)" if entry["failed"] else ""
-        lines.append(
-            f"| {method} | {entry['test_mean']:.4f} ± {entry['test_std']:.4f}{failed} | "
-            f"{epochs} | {entry['wall']:.1f} | {parameters} |"
-        )
+    lines += _summary_table_rows(summary)
+    lines += _paired_lines(rows, "trials")
+    wall_summary = aggregate(rows, "wall")
+    if wall_summary:
+        lines += [
+            "",
+            "**At RandomSearch's wall time** (same seeds): each grown search's population "
+            "(Hyperband: its iterations) set from its own equal-trials run so that it "
+            "should take as long as RandomSearch did on that seed.",
+            "",
+            "| method | test accuracy | candidates | epochs trained | wall seconds | "
+            "parameters of the chosen model |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += _summary_table_rows(wall_summary, candidates=True)
+        lines += _paired_lines(rows, "wall")
     errors = [r for r in rows if r.get("error")]
     if errors:
         lines += ["", "Failed runs:", ""]
-        lines += [f"- {r['method']}, seed {r['seed']}: {r['error']}" for r in errors]
+        lines += [
+            f"- {r['method']}{' at the wall time' if budget_of(r) == 'wall' else ''}, "
+            f"seed {r['seed']}: {r['error']}" for r in errors
+        ]
     lines.append("")
     for key in ("curves", "cost", "finalists"):
         if key in files:
@@ -517,15 +715,18 @@ def plot_accuracy_against_cost(rows, ax=None, title=None):
     ax = analysis.axes_or_new(ax)
     colors = matplotlib.colormaps["tab20"]
     rows = [r for r in rows if not r.get("error")]
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    for index, method in enumerate(methods):
-        points = [(r["wall_seconds"], r["test_accuracy"]) for r in rows if r["method"] == method]
+    groups = [(m, b) for b in BUDGETS for m in METHODS
+              if any(r["method"] == m and budget_of(r) == b for r in rows)]
+    for index, (method, budget) in enumerate(groups):
+        points = [(r["wall_seconds"], r["test_accuracy"]) for r in rows
+                  if r["method"] == method and budget_of(r) == budget]
         xs, ys = zip(*points)
         color = colors(index % 20)
         ax.scatter(xs, ys, color=color, alpha=0.45, s=18)
+        label = method if budget == "trials" else f"{method} at RandomSearch's wall time"
         ax.scatter([statistics.fmean(xs)], [statistics.fmean(ys)], color=color,
                    marker="D" if method in NEURAL_METHODS else "s", s=60,
-                   edgecolors="black", linewidths=0.6, label=method)
+                   edgecolors="black", linewidths=0.6, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("wall seconds (log)")
     ax.set_ylabel("test accuracy")

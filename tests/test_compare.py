@@ -20,6 +20,46 @@ def test_hyperband_budget_mirrors_keras_tuner():
     assert abs(iterations * per_iteration - planned) <= per_iteration / 2
 
 
+def test_settings_for_wall_grows_each_search_until_its_predicted_time_matches():
+    settings = compare.Settings(trials=30, epochs=15, patience=5)
+    for method in ("prune", "nao", "hyperband"):
+        planned = compare.planned_search_epochs(method, settings)
+        # It took 100 s for `planned` epochs; RandomSearch took 250 s.
+        grown = compare.settings_for_wall(method, settings, 100.0, 250.0)
+        predicted = 100.0 / planned * compare.planned_search_epochs(method, grown)
+        if method == "hyperband":
+            assert grown.trials == 30
+            step = 100.0 / planned * compare.hyperband_planned_epochs(15)
+        else:
+            assert grown.trials > 30 and grown.generation_size == settings.nao_generation_size()
+            step = 100.0 / planned * 15  # one more candidate costs at most its epochs
+        assert abs(predicted - 250.0) <= step / 2 + 1e-9
+    # Never smaller than the equal-trials search, even if that was slower.
+    assert compare.settings_for_wall("prune", settings, 300.0, 250.0).trials == 30
+    with pytest.raises(ValueError, match="not grown at equal wall time"):
+        compare.planned_search_epochs("random", settings)
+
+
+def test_paired_against_random_pairs_each_method_with_randomsearch_on_its_seed():
+    rows = [
+        {"method": "random", "seed": 1, "test_accuracy": 0.80, "wall_seconds": 100.0},
+        {"method": "random", "seed": 2, "test_accuracy": 0.90, "wall_seconds": 200.0},
+        {"method": "prune", "seed": 1, "test_accuracy": 0.81, "wall_seconds": 40.0},
+        {"method": "prune", "seed": 2, "test_accuracy": 0.88, "wall_seconds": 60.0},
+        {"method": "prune", "seed": 3, "test_accuracy": 0.99, "wall_seconds": 1.0},  # no pair
+        {"method": "prune", "seed": 1, "budget": "wall", "test_accuracy": 0.83,
+         "wall_seconds": 101.0},
+        {"method": "hyperband", "seed": 1, "error": "RuntimeError: x"},
+    ]
+    trials = compare.paired_against_random(rows)
+    difference, ratio = trials["prune"]
+    assert difference.count == 2 and difference.mean == pytest.approx(-0.005)
+    assert ratio == pytest.approx((0.4 + 0.3) / 2)
+    assert "hyperband" not in trials
+    wall = compare.paired_against_random(rows, "wall")
+    assert wall["prune"][0].count == 1 and wall["prune"][0].mean == pytest.approx(0.03)
+
+
 def test_aggregate_means_and_standard_deviations():
     rows = [
         {"method": "a", "test_accuracy": 0.9, "epochs": 10, "wall_seconds": 2.0, "parameters": 100},
@@ -47,6 +87,9 @@ def test_aggregate_means_and_standard_deviations():
          "`generation_size` must be an integer >= 2"),
         (dict(settings=compare.Settings(batch_size_schedule=256)),
          r"`Settings.batch_size_schedule` must be \(first, last\)"),
+        (dict(methods=["prune"], equal_wall=True), "add 'random' to the methods"),
+        (dict(settings=compare.Settings(hyperband_iterations=0)),
+         "`hyperband_iterations` must be an integer >= 1"),
     ],
 )
 def test_bad_comparison_input_is_rejected_before_training(tmp_path, kwargs, message):
@@ -107,6 +150,15 @@ def test_an_empty_dataset_list_is_rejected(tmp_path, capsys):
     assert "--dataset names no dataset" in capsys.readouterr().err
 
 
+def test_equal_wall_needs_randomsearch_before_anything_trains(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare", "--dataset", "wine", "--methods", "prune,hyperband",
+                  "--equal-wall", "--output", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "add 'random' to the methods" in capsys.readouterr().err
+    assert not (tmp_path / "wine").exists()
+
+
 def test_every_dataset_is_checked_before_any_trains(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["compare", "--dataset", "wine,cifar10", "--output", str(tmp_path)])
@@ -121,10 +173,11 @@ def test_results_are_read_back_with_numbers_and_plotted_per_method(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(
         ",".join(compare.FIELDS) + "\n"
-        "digits,prune,0,0.97,0.98,123,29.7,39087,20,\n"
-        "digits,prune,1,0.98,0.99,118,27.5,1000,20,\n"
-        "digits,svm,0,0.975,0.97,,0.04,,,\n"
-        "digits,knn,0,,,,,,,ValueError: broken\n"
+        "digits,prune,0,trials,0.97,0.98,123,29.7,39087,20,\n"
+        "digits,prune,1,trials,0.98,0.99,118,27.5,1000,20,\n"
+        "digits,svm,0,,0.975,0.97,,0.04,,,\n"
+        "digits,knn,0,trials,,,,,,,ValueError: broken\n"
+        "digits,prune,0,wall,0.99,0.99,300,60.0,1000,50,\n"
     )
     rows = compare.read_results(path)
     assert rows[0]["seed"] == 0 and rows[0]["epochs"] == 123
@@ -132,7 +185,10 @@ def test_results_are_read_back_with_numbers_and_plotted_per_method(tmp_path):
     assert rows[2]["epochs"] is None and rows[2]["parameters"] is None
     assert rows[0]["error"] is None and rows[3]["error"] == "ValueError: broken"
     ax = compare.plot_accuracy_against_cost(rows)
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["prune", "svm"]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "prune", "svm", "prune at RandomSearch's wall time"]
+    assert compare.aggregate(rows)["prune"]["runs"] == 2  # a row without budget: trials
+    assert compare.aggregate(rows, "wall")["prune"]["candidates"] == 50
     means = [c for c in ax.collections if c.get_label() == "prune"]
     assert means[0].get_offsets().tolist() == [[pytest.approx(28.6), pytest.approx(0.975)]]
 
@@ -163,3 +219,26 @@ def test_a_failed_run_is_reported_and_the_comparison_goes_on(tmp_path, monkeypat
     summary = compare.aggregate(rows)
     assert summary["knn"]["runs"] == 0 and summary["knn"]["failed"] == 2
     assert summary["logistic_regression"]["runs"] == 2
+
+
+@pytest.mark.slow
+def test_equal_wall_runs_each_grown_search_at_randomsearchs_wall_time(tmp_path):
+    settings = compare.Settings(trials=6, epochs=3, min_survivors=3, patience=5)
+    report = compare.compare(
+        "wine", seeds=[1], methods=["prune", "hyperband", "random"], output=str(tmp_path),
+        settings=settings, progress=None, fresh_process=False, equal_wall=True,
+    )
+    rows = compare.read_results(report.files["results"])
+    # RandomSearch first, then the equal-trials runs, then the grown ones.
+    assert [(r["method"], r["budget"]) for r in rows] == [
+        ("random", "trials"), ("prune", "trials"), ("hyperband", "trials"),
+        ("prune", "wall"), ("hyperband", "wall"),
+    ]
+    assert all(r["error"] is None for r in rows)
+    by = {(r["method"], r["budget"]): r for r in rows}
+    grown = compare.settings_for_wall(
+        "prune", settings, by["prune", "trials"]["wall_seconds"], by["random", "trials"]["wall_seconds"])
+    assert by["prune", "wall"]["candidates"] == grown.trials >= 6
+    assert "**At RandomSearch's wall time**" in report.markdown
+    assert "| prune | " in report.markdown.split("**At RandomSearch's wall time**")[1]
+    assert "minus RandomSearch on the same seed" in report.markdown
