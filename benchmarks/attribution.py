@@ -4,7 +4,8 @@ For every dataset and seed this runs, each in a fresh process:
 
 * RandomSearch (keras_tuner), recording every candidate's validation and
   test accuracy after every epoch (the test set is read for the study only);
-* PruneSearch with the same seed (the same candidates), recording the same.
+* PruneSearch with the same seed (the same candidates), recording the same;
+* with `--methods ...,prune_grace5`, PruneSearch(grace_epochs=5) likewise.
 
 Each run's record is written to `--results` as it finishes
 (`<dataset>/<method>_<seed>.json`), and a run whose record exists is skipped,
@@ -35,7 +36,11 @@ import sys
 import time
 
 DATASETS = ("mnist1d", "mnist1d-conv")
-METHODS = ("random", "prune")
+# method -> PruneSearch's options (None: RandomSearch). prune_grace5 is the
+# remedy the replays point to where good candidates start late.
+SEARCHES = {"random": None, "prune": {}, "prune_grace5": {"grace_epochs": 5}}
+METHODS = tuple(SEARCHES)
+DEFAULT_METHODS = ("random", "prune")
 DEFAULT_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                "results", "attribution")
 
@@ -100,10 +105,10 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
     directory = tempfile.mkdtemp(prefix=f"kpn-attribution-{method}-")
     common = dict(objective="val_accuracy", max_trials=trials, seed=search_seed(seed),
                   directory=directory, project_name=method, overwrite=True)
-    if method == "random":
+    if SEARCHES[method] is None:
         tuner = RecordedRandomSearch(hypermodel, **common)
     else:
-        tuner = RecordedPruneSearch(hypermodel, progress=False, **common)
+        tuner = RecordedPruneSearch(hypermodel, progress=False, **SEARCHES[method], **common)
     keras.utils.set_random_seed(search_seed(seed))
     started = time.perf_counter()
     try:
@@ -162,8 +167,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("1-10"))
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help="which searches to run, in this order")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"which searches to run, in this order: some of {list(METHODS)}")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)

@@ -206,6 +206,34 @@ def report(args):
             print(f"| {label} | {len(differences)} | {100 * result.mean:+.2f} | "
                   f"[{100 * result.low:+.2f}, {100 * result.high:+.2f}] | "
                   f"{result.wilcoxon_p:.3f} |")
+        against_random(args, dataset)
+
+
+def against_random(args, dataset):
+    """Each recorded PruneSearch variant minus RandomSearch, and its wall time."""
+    lines = []
+    for method, label in (("prune", "PruneSearch (defaults)"),
+                          ("prune_grace5", "PruneSearch(grace_epochs=5)")):
+        pairs = []
+        for seed in args.seeds:
+            random_record = load_record(args.results, dataset, "random", seed)
+            record = load_record(args.results, dataset, method, seed)
+            if random_record is not None and record is not None:
+                pairs.append((record, random_record))
+        if not pairs:
+            continue
+        difference = analysis.paired_difference(
+            [r["test_accuracy"] - b["test_accuracy"] for r, b in pairs])
+        ratios = [r["wall_seconds"] / b["wall_seconds"] for r, b in pairs]
+        epochs = [r["epochs_trained"] / b["epochs_trained"] for r, b in pairs]
+        lines.append(
+            f"| {label} | {len(pairs)} | {difference.format()} | {np.mean(ratios):.2f} "
+            f"(max {max(ratios):.2f}) | {np.mean(epochs):.2f} |")
+    if lines:
+        print("\n| search | seeds | minus RandomSearch (points): mean [95% interval], "
+              "Wilcoxon p | wall time / RandomSearch's: mean (max) | epochs / RandomSearch's |")
+        print("| --- | --- | --- | --- | --- |")
+        print("\n".join(lines))
 
 
 def remedies(args):
