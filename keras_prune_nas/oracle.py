@@ -41,6 +41,7 @@ from keras_prune_nas.engine import Wait
 from keras_prune_nas.engine import Work
 from keras_prune_nas.engine import metrics_finite
 from keras_prune_nas.plan import RoundPlan
+from keras_prune_nas.progress import LiveProgress
 
 TrialStatus = trial_module.TrialStatus
 
@@ -91,7 +92,14 @@ def _truncate_metrics(trial, from_step):
 
 
 class RoundDisplay(oracle_module.Display):
-    """One line per round instead of one hyperparameter table per trial."""
+    """One line per round instead of one hyperparameter table per trial, and
+    a live progress line while a round trains (`keras_prune_nas.progress`)."""
+
+    wants_progress = True
+
+    def __init__(self, oracle, verbose=1):
+        super().__init__(oracle=oracle, verbose=verbose)
+        self.live = None
 
     def start_clock(self):
         if self.search_start is None:
@@ -101,9 +109,34 @@ class RoundDisplay(oracle_module.Display):
         start = self.search_start or datetime.now()
         return self.format_duration(datetime.now() - start)
 
+    def elapsed_seconds(self):
+        start = self.search_start or datetime.now()
+        return (datetime.now() - start).total_seconds()
+
     def show(self, line):
-        if self.verbose and self.verbose != 0:
+        if not self.verbose:
+            return
+        if self.live is not None:
+            self.live.print_line(line)
+        else:
             print(line, flush=True)
+
+    def progress(self, snapshot):
+        if not self.verbose:
+            return
+        if self.live is None:
+            if snapshot.phase == FINISHED:
+                return
+            self.live = LiveProgress(elapsed=self.elapsed_seconds)
+        self.live.update(snapshot)
+        if snapshot.phase == FINISHED:
+            self.live = None
+
+    def close_progress(self):
+        """Stops the live line (the search ended, or was interrupted)."""
+        if self.live is not None:
+            self.live.close()
+            self.live = None
 
 
 def validate_common_parameters(
@@ -297,6 +330,10 @@ class RoundOracle(keras_tuner.Oracle):
     def show(self, line):
         """Prints a progress line (unless the search is quiet)."""
         self._display.show(line)
+
+    def close_progress(self):
+        """Stops the live progress line (the search ended or was interrupted)."""
+        self._display.close_progress()
 
     def elapsed(self):
         return self._display.elapsed()

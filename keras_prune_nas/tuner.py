@@ -283,9 +283,12 @@ class RoundSearch(tuner_module.Tuner):
             # answers the workers until the search is over.
             self.save()
             local_workers.start_active()
-            distributed.serve_oracle(
-                self.oracle, abandoned=local_workers.active_workers_gone
-            )
+            try:
+                distributed.serve_oracle(
+                    self.oracle, abandoned=local_workers.active_workers_gone
+                )
+            finally:
+                self.round_oracle.close_progress()
             self._write_outputs()
             return
         if self.hypermodel is not None and not trains_its_own_way(self):
@@ -299,6 +302,7 @@ class RoundSearch(tuner_module.Tuner):
         try:
             self._search_loop(fit_args, fit_kwargs)
         finally:
+            self.round_oracle.close_progress()
             self._close_live_models()
             if not self._is_worker():
                 self._write_outputs()

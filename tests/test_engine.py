@@ -24,6 +24,7 @@ from keras_prune_nas.engine import RoundEngine
 from keras_prune_nas.engine import RoundPolicy
 from keras_prune_nas.engine import SearchAborted
 from keras_prune_nas.engine import SecretaryPolicy
+from keras_prune_nas.engine import TextDisplay
 from keras_prune_nas.engine import Work
 from keras_prune_nas.engine import choose_waiting_candidate
 from keras_prune_nas.engine import play
@@ -114,6 +115,63 @@ def test_a_grace_period_spares_a_late_starter_and_then_catches_up():
     assert results[4] == late
     # After the grace period the population is where it is without one.
     assert culling.cull_schedule(20, 0.2, 5, 4)[4:] == culling.cull_schedule(20, 0.2, 5)[4:]
+
+
+class RecordingDisplay(TextDisplay):
+    """Keeps every progress snapshot the engine hands out."""
+
+    wants_progress = True
+
+    def __init__(self):
+        super().__init__()
+        self.snapshots = []
+
+    def progress(self, snapshot):
+        self.snapshots.append(snapshot)
+
+
+class TickingClock(Clock):
+    """One second passes every time the engine reads the clock."""
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+def test_progress_counts_every_round_up_to_its_candidates_then_the_finalists():
+    display = RecordingDisplay()
+    engine = make_engine(CullPolicy(0.2, 5), max_candidates=20, epochs=12, patience=None,
+                         display=display, clock=TickingClock())
+    play.play(engine, objective_of(table(20, 12)))
+    snapshots = display.snapshots
+    stages = []
+    for snapshot in snapshots:
+        if not stages or stages[-1][0] != snapshot.stage:
+            stages.append((snapshot.stage, []))
+        stages[-1][1].append(snapshot)
+    schedule = culling.cull_schedule(20, 0.2, 5)
+    rounds = len(schedule) - 1
+    assert [stage for stage, _ in stages] == (
+        [f"round {r + 1}/{rounds}" for r in range(rounds)] + ["finalists", "finished"])
+    for (stage, group), due in zip(stages, schedule):
+        assert {s.due for s in group} == {due}, stage
+        assert [s.done for s in group] == sorted(s.done for s in group)
+        assert group[-1].done == due
+        assert all(0 <= s.done <= s.due for s in group)
+    epochs = [s.epochs_trained for s in snapshots]
+    assert epochs == sorted(epochs)
+    assert epochs[-1] == sum(engine.population.epochs_reported(c) for c in engine.population.ids())
+    # Before the first unit ends nothing is measured; afterwards an estimate
+    # that reaches 0 when a round is done.
+    assert snapshots[0].remaining_seconds is None
+    assert all(s.remaining_seconds == 0 for s in snapshots if s.done == s.due)
+    assert any(s.remaining_seconds and s.remaining_seconds > 0 for s in snapshots)
+
+
+def test_a_display_that_does_not_ask_for_progress_costs_nothing():
+    engine = make_engine(CullPolicy(0.2, 5))
+    play.play(engine, objective_of(table()), max_units=3)
+    assert engine.progress().epochs_trained == 3 and engine.progress().done == 3
 
 
 def test_each_cull_removes_the_worst_by_score():

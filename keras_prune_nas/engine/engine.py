@@ -47,6 +47,9 @@ from keras_prune_nas.engine.messages import TextDisplay
 from keras_prune_nas.engine.messages import Work
 from keras_prune_nas.engine.messages import format_score
 from keras_prune_nas.engine.population import Population
+from keras_prune_nas.engine.progress import Progress
+from keras_prune_nas.engine.progress import StageTracker
+from keras_prune_nas.engine.progress import progress_of
 from keras_prune_nas.leases import LeaseTable
 from keras_prune_nas.plan import RoundPlan
 from keras_prune_nas.unit_costs import UnitCosts
@@ -131,6 +134,7 @@ class RoundEngine:
         # None), silent_seconds, expired_at (wall-clock time).
         self.expired_leases: List[dict] = []
         self.dispatcher = Dispatcher(self)
+        self.stages = StageTracker()
 
     # ------------------------------------------------------------------
     # For policies: what they read
@@ -175,6 +179,15 @@ class RoundEngine:
     def end_candidate(self, candidate_id: str, status: str, message: Optional[str]) -> None:
         """Ends a candidate (STOPPED, COMPLETED or FAILED) with a message."""
         self.population.end(candidate_id, status, message)
+        self.stages.candidate_ended(self, candidate_id)
+
+    def progress(self) -> Progress:
+        """How far the current round (or the finalists' phase) has got."""
+        return progress_of(self, self.stages)
+
+    def _show_progress(self) -> None:
+        if getattr(self.display, "wants_progress", False):
+            self.display.progress(self.progress())
 
     def end_if_nothing_to_train(self, population: List[str]) -> bool:
         """Ends the selection if no candidate is left or none can train on.
@@ -311,6 +324,7 @@ class RoundEngine:
         self.population.record_epoch(candidate_id, epoch, value, parameters)
         if not finite:
             record.diverged = True
+        self._show_progress()
         return EpochAnswer(True, not self.unit_is_over(candidate_id, epoch), resumed_from)
 
     def end_unit(self, candidate_id: str, failed: bool = False, retryable: bool = False,
@@ -340,7 +354,9 @@ class RoundEngine:
         else:
             self.complete_unit(candidate_id)
             self.unit_costs.end(candidate_id, self.population[candidate_id].epochs_done)
-        self.advance()
+        self._show_progress()  # the unit's end, in its own round
+        if self.advance():
+            self._show_progress()
         return True
 
     def expire_leases(self) -> List[str]:

@@ -43,6 +43,9 @@ class RoundPolicy:
     * `selection_rounds(max_candidates)`: rounds of selection planned.
     * `may_sample(engine)`: whether a new candidate may be sampled now
       (default: yes, up to `max_candidates`).
+    * `sampling_target(engine)`: how many candidates the population holds
+      once this selection's sampling is over (default `max_candidates`;
+      for the progress line).
     * `propose(engine)`: values for the next candidate, or None to draw one
       at random.
     * `candidate_added(engine, candidate_id, proposed)`: a candidate joined.
@@ -65,6 +68,9 @@ class RoundPolicy:
 
     def may_sample(self, engine) -> bool:
         return True
+
+    def sampling_target(self, engine) -> int:
+        return engine.max_candidates
 
     def propose(self, engine) -> Optional[dict]:
         return None

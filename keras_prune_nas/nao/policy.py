@@ -119,7 +119,10 @@ class NAOPolicy(CullPolicy):
         )
 
     def may_sample(self, engine) -> bool:
-        return len(engine.population) < sum(self.sizes[: self.generation + 1])
+        return len(engine.population) < self.sampling_target(engine)
+
+    def sampling_target(self, engine) -> int:
+        return sum(self.sizes[: self.generation + 1])
 
     def propose(self, engine) -> Optional[dict]:
         while self.queued:
