@@ -197,7 +197,6 @@ def main(argv=None):
     # --backend, Keras chooses as it always does.
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         if args.command == "compare":
             return run_compare(args)
@@ -212,8 +211,10 @@ def main(argv=None):
 
 
 def run_search(args):
+    from keras_prune_nas import quiet
+
     try:
-        import keras
+        keras = quiet.import_keras_quietly()
     except ImportError as error:
         backend = args.backend or os.environ.get("KERAS_BACKEND", "the configured one")
         raise ValueError(

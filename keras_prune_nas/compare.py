@@ -431,7 +431,9 @@ def _epoch_counter():
 
 
 def _run_neural(method, splits, seed, settings, dataset):
-    import keras
+    from keras_prune_nas import quiet
+
+    keras = quiet.import_keras_quietly()
     import keras_tuner as kt
 
     import keras_prune_nas as kpn

@@ -9,6 +9,7 @@ fill with carriage returns.
     round 3/12: 12/37 candidates, 89 epochs trained, 0:41 elapsed, about 1:10 left
 """
 
+import importlib.util
 import sys
 import threading
 import time
@@ -82,7 +83,8 @@ class LiveProgress:
         elapsed: Returns the search's elapsed seconds.
         stream: Where to write (default: standard output).
         interactive: Update in place (True) or print log lines (False);
-            None asks `rich` whether `stream` is a terminal or a notebook.
+            None asks `rich` whether `stream` is a terminal, or a notebook
+            with ipywidgets.
         log_interval: Seconds between two log lines.
         clock: Seconds (monotonic), injectable for tests.
 
@@ -104,7 +106,11 @@ class LiveProgress:
         self.stream = stream if stream is not None else sys.stdout
         self.console = Console(file=self.stream, highlight=False)
         self.interactive = (
-            self.console.is_terminal or self.console.is_jupyter
+            self.console.is_terminal or (
+                # rich draws live output in a notebook through ipywidgets;
+                # without it, log lines.
+                self.console.is_jupyter and importlib.util.find_spec("ipywidgets") is not None
+            )
             if interactive is None else interactive
         )
         self.log_interval = log_interval
