@@ -19,6 +19,8 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "ContinuingCallbacks": "keras_prune_nas.callbacks",
+    "NAOOracle": "keras_prune_nas.nao.oracle",
+    "NAOSearch": "keras_prune_nas.nao.oracle",
     "NASHyperModel": "keras_prune_nas.hypermodel",
     "PruneOracle": "keras_prune_nas.oracle",
     "PruneSearch": "keras_prune_nas.tuner",

@@ -287,11 +287,15 @@ def plot_rank_correlation(result, ax=None, title=None):
     return ax
 
 
-def plot_learning_curves(rows, objective="val_accuracy", ax=None, title=None):
+ENDED_EARLY = ("STOPPED", "FAILED", "INVALID")
+
+
+def plot_learning_curves(rows, objective="val_accuracy", ax=None, title=None, best=None):
     """Plots a search's curves: finalists in colour, culled candidates in grey.
 
     A grey curve ends with an x at the epoch after which it was culled (or
-    stopped).
+    stopped, or failed); a candidate still training (a running search) is
+    drawn dashed, in colour.
 
     Args:
         rows: `PruneSearch.curves()` (dicts with `trial_id`, `status`,
@@ -299,6 +303,7 @@ def plot_learning_curves(rows, objective="val_accuracy", ax=None, title=None):
         objective: The metric to plot.
         ax: A matplotlib Axes; a new figure if None.
         title: The title; a default one if None.
+        best: The trial id of the search's pick, drawn in black and labelled.
 
     Returns:
         The Axes.
@@ -311,16 +316,25 @@ def plot_learning_curves(rows, objective="val_accuracy", ax=None, title=None):
         by_trial.setdefault((row["trial_id"], row["status"]), []).append(
             (row["epoch"] + 1, row[objective])
         )
-    for (_, status), points in by_trial.items():
+    for (trial_id, status), points in by_trial.items():
         xs, ys = zip(*sorted(points))
-        finalist = status == "COMPLETED"
-        ax.plot(xs, ys, color=None if finalist else "0.75",
-                linewidth=1.6 if finalist else 0.8, zorder=2 if finalist else 1)
-        if not finalist:
+        if trial_id == best:
+            ax.plot(xs, ys, color="black", linewidth=2.4, zorder=4,
+                    label=f"the pick (trial {trial_id})")
+        elif status in ENDED_EARLY:
+            ax.plot(xs, ys, color="0.75", linewidth=0.8, zorder=1)
             ax.scatter([xs[-1]], [ys[-1]], marker="x", color="0.45", s=14, zorder=3)
+        else:
+            ax.plot(xs, ys, linewidth=1.6, zorder=2,
+                    linestyle="-" if status == "COMPLETED" else "--")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(objective)
     ax.set_title(title or "Culled candidates in grey (x: culled), finalists in colour")
+    if best is not None and any(trial_id == best for trial_id, _ in by_trial):
+        ax.legend(loc="lower right", fontsize=8)
     return ax
 
 

@@ -101,6 +101,13 @@ def build_parser():
     search.add_argument("--lease-timeout", type=float, default=60,
                         help="seconds of silence after which a worker is taken for dead")
     _add_compare_parser(commands)
+    report = commands.add_parser(
+        "report",
+        help="print what a finished or running search did and draw its curves",
+    )
+    report.add_argument("directory", help="the search's project directory, e.g. runs/digits")
+    report.add_argument("--output", default=None,
+                        help="where to write the picture (default: DIRECTORY/curves.png)")
     return parser
 
 
@@ -195,11 +202,16 @@ def main(argv=None):
     args.argv = argv
     # The backend must be chosen before Keras is first imported; without
     # --backend, Keras chooses as it always does.
-    if args.backend:
+    if getattr(args, "backend", None):
         os.environ["KERAS_BACKEND"] = args.backend
     try:
         if args.command == "compare":
             return run_compare(args)
+        if args.command == "report":
+            from keras_prune_nas import report
+
+            report.write_report(args.directory, args.output)
+            return 0
         return run_search(args)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"keras-prune-nas: error: {error}\n")
@@ -321,11 +333,26 @@ def run_search(args):
     )
     wall = time.perf_counter() - started
     summary = summarize(tuner, splits, plan, wall)
-    print_summary(summary)
     path = os.path.join(tuner.project_dir, "summary.json")
     with open(path, "w") as stream:
         json.dump(summary, stream, indent=2)
+    print_summary(summary)
+    print_picture(tuner)
     return 0
+
+
+def print_picture(tuner):
+    """Draws the search's curves next to its curves.csv (with matplotlib)."""
+    import importlib.util
+
+    from keras_prune_nas import report
+
+    if importlib.util.find_spec("matplotlib") is None:
+        print("A picture of the search (curves.png) needs matplotlib: "
+              "pip install 'keras-prune-nas[analysis]'.")
+        return
+    path = report.save_plot(report.project_of(tuner.round_oracle, tuner.project_dir))
+    print(f"Picture of the search: {path}")
 
 
 def summarize(tuner, splits, plan, wall_seconds):

@@ -44,6 +44,7 @@ from keras_prune_nas import distributed
 from keras_prune_nas import local_workers
 from keras_prune_nas import files
 from keras_prune_nas import pipeline
+from keras_prune_nas import report
 from keras_prune_nas import validation
 from keras_prune_nas.batch_schedule import ScheduledBatches
 from keras_prune_nas.checkout import ModelCheckout
@@ -493,6 +494,21 @@ class RoundSearch(tuner_module.Tuner):
         (0-based, as Keras numbers them) and one column per logged metric.
         """
         return curves_csv.curve_rows(self.oracle)
+
+    def plot_curves(self, ax=None):
+        """Draws every candidate's curve: the culled ones in grey, ending in
+        an x where they were culled, the finalists in colour, the pick in
+        black. Needs matplotlib (the `analysis` extra); returns the Axes.
+
+        Example:
+
+        ```python
+        tuner.search(x, y, epochs=20, validation_data=(x_val, y_val))
+        tuner.plot_curves().figure.savefig("curves.png")
+        ```
+        """
+        return report.plot_project(report.project_of(self.round_oracle, self.project_dir),
+                                   ax=ax)
 
     def write_curves(self, path=None):
         """Writes `curves()` to a CSV file (default: `<project>/curves.csv`)."""

@@ -45,6 +45,22 @@ def test_search_on_digits_end_to_end(tmp_path):
     assert {row["trial_id"] for row in rows} == {f"{i:02d}" for i in range(12)}
     assert f"Epochs trained: {summary['epochs_trained']} (RandomSearch would train 60" in out
 
+    # First impressions: no TensorFlow start-up line, a live line from the
+    # first epoch on, and a picture.
+    assert "InitializeLog" not in result.stderr and "oneDNN" not in result.stderr
+    assert "round 1/4: 0/12 candidates, 1 epoch trained, " in out
+    assert f"Picture of the search: {tmp_path / 'digits' / 'curves.png'}" in out
+    assert (tmp_path / "digits" / "curves.png").stat().st_size > 5000
+
+    described = run_cli("report", str(tmp_path / "digits"), "--output",
+                        str(tmp_path / "again.png"), cwd=tmp_path)
+    assert described.returncode == 0, described.stderr
+    assert described.stdout.splitlines()[0] == f"PruneSearch in {tmp_path / 'digits'} (finished)"
+    assert f"Test accuracy of the pick: {summary['test_accuracy']:.4f}" in described.stdout
+    assert (tmp_path / "again.png").stat().st_size > 5000
+    missing = run_cli("report", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert missing.returncode == 2 and "No search state" in missing.stderr
+
 
 def test_search_with_the_nao_strategy(tmp_path):
     result = run_cli(
