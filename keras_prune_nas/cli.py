@@ -150,6 +150,9 @@ def _add_compare_parser(commands):
                         help="also run PruneSearch, NAOSearch and Hyperband grown to "
                         "RandomSearch's wall time on each seed (needs random among "
                         "the methods)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs OUTPUT/<dataset>/results.csv already holds "
+                        "and run the others")
     parser.add_argument("--output", default="compare",
                         help="reports go to OUTPUT/<dataset>/")
     parser.add_argument("--backend", default=DEFAULTS["backend"],
@@ -187,7 +190,7 @@ def run_compare(args):
         report = compare.compare(
             name, seeds=seeds, methods=methods,
             output=os.path.join(args.output, name), settings=settings,
-            equal_wall=args.equal_wall,
+            equal_wall=args.equal_wall, resume=args.resume,
         )
         print()
         print(report.markdown)

@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import importlib.util
 import io
+import json
 import math
 import multiprocessing
 import os
@@ -237,7 +238,8 @@ def validate(dataset, methods, seeds, settings, equal_wall=False):
 
 
 def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare",
-            settings=None, progress=print, fresh_process=True, equal_wall=False):
+            settings=None, progress=print, fresh_process=True, equal_wall=False,
+            resume=False):
     """Runs every method on `dataset` for every seed; writes the report.
 
     Args:
@@ -260,6 +262,10 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
             first): grown by `settings_for_wall` from its own equal-trials
             run. Those rows have `budget` "wall"; the report gets a second
             table, paired against RandomSearch.
+        resume: Keep the runs `output/results.csv` already holds (those
+            without an error) and run only the others, so a comparison that
+            takes hours can be stopped and started again. Refused if
+            `output/settings.json` says it was run with other settings.
 
     A run that fails is recorded with its error (the `error` column) and the
     comparison goes on; `results.csv` is rewritten after every run, so a
@@ -279,6 +285,9 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     curves = None
     finalists = None
     results_path = os.path.join(output, "results.csv")
+    done = _runs_to_keep(output, dataset, settings) if resume else {}
+    files.atomic_write_json(os.path.join(output, "settings.json"),
+                            dataclasses.asdict(settings))
 
     def record(row, method, seed, budget):
         row.update(dataset=dataset, method=method, seed=seed, budget=budget)
@@ -291,6 +300,10 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
         splits = load_splits(dataset, seed)
         measured = {}
         for method in methods:
+            if (method, seed, "trials") in done:
+                measured[method] = done[method, seed, "trials"]
+                rows.append(measured[method])
+                continue
             try:
                 if method in CLASSIC_METHODS:
                     row, extra = _timed(run_classifier, method, splits, seed)
@@ -307,6 +320,9 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
             continue
         target = measured["random"].get("wall_seconds")
         for method in [m for m in methods if m in GROWN_METHODS]:
+            if (method, seed, "wall") in done:
+                rows.append(done[method, seed, "wall"])
+                continue
             try:
                 if target is None or measured[method].get("wall_seconds") is None:
                     raise RuntimeError(
@@ -319,13 +335,39 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
             except Exception as error:
                 row = _failed(error)
             record(row, method, seed, "wall")
-    files = {"results": results_path}
-    files.update(_plots(rows, curves, finalists, output, dataset))
-    markdown = summary_markdown(rows, dataset, seeds, settings, files, output)
-    files["report"] = os.path.join(output, "report.md")
-    with open(files["report"], "w") as stream:
+    written = {"results": results_path}
+    written.update(_plots(rows, curves, finalists, output, dataset))
+    markdown = summary_markdown(rows, dataset, seeds, settings, written, output)
+    written["report"] = os.path.join(output, "report.md")
+    with open(written["report"], "w") as stream:
         stream.write(markdown)
-    return Report(rows=rows, markdown=markdown, files=files)
+    return Report(rows=rows, markdown=markdown, files=written)
+
+
+def _runs_to_keep(output, dataset, settings):
+    """(method, seed, budget) -> row of the successful runs already in
+    `output`, if they were run with `settings`."""
+    settings_path = os.path.join(output, "settings.json")
+    results_path = os.path.join(output, "results.csv")
+    if not os.path.exists(results_path):
+        return {}
+    if os.path.exists(settings_path):
+        with open(settings_path) as stream:
+            saved = json.load(stream)
+        current = json.loads(json.dumps(dataclasses.asdict(settings)))
+        changed = [f"{name}={saved.get(name)!r} (now {value!r})"
+                   for name, value in current.items() if saved.get(name) != value]
+        if changed:
+            raise ValueError(
+                f"{output} holds a comparison run with other settings: "
+                f"{', '.join(changed)}. Pass the same settings to resume it, or "
+                "another output directory."
+            )
+    return {
+        (row["method"], row["seed"], budget_of(row)): row
+        for row in read_results(results_path)
+        if row["dataset"] == dataset and not row.get("error")
+    }
 
 
 def _run_timed(method, splits, seed, settings, dataset, fresh_process):

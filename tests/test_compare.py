@@ -60,6 +60,33 @@ def test_paired_against_random_pairs_each_method_with_randomsearch_on_its_seed()
     assert wall["prune"][0].count == 1 and wall["prune"][0].mean == pytest.approx(0.03)
 
 
+def test_resume_keeps_what_was_measured_and_reruns_what_failed(tmp_path, monkeypatch):
+    calls = []
+    run_classic = compare.run_classifier
+
+    def counted(method, splits, seed):
+        calls.append((method, seed))
+        if method == "knn" and len([c for c in calls if c[0] == "knn"]) == 1:
+            raise RuntimeError("injected failure")
+        return run_classic(method, splits, seed)
+
+    monkeypatch.setattr(compare, "run_classifier", counted)
+    options = dict(dataset="wine", methods=["knn", "logistic_regression"],
+                   output=str(tmp_path), progress=None)
+    compare.compare(seeds=[0], **options)
+    assert calls == [("knn", 0), ("logistic_regression", 0)]
+    report = compare.compare(seeds=[0, 1], resume=True, **options)
+    # Only the failed run and the new seed's runs ran again.
+    assert calls[2:] == [("knn", 0), ("knn", 1), ("logistic_regression", 1)]
+    rows = compare.read_results(report.files["results"])
+    assert [(r["method"], r["seed"], r["error"]) for r in rows] == [
+        ("knn", 0, None), ("logistic_regression", 0, None),
+        ("knn", 1, None), ("logistic_regression", 1, None)]
+    with pytest.raises(ValueError, match=r"other settings: trials=20 \(now 7\)"):
+        compare.compare(seeds=[0], resume=True, settings=compare.Settings(trials=7),
+                        **options)
+
+
 def test_aggregate_means_and_standard_deviations():
     rows = [
         {"method": "a", "test_accuracy": 0.9, "epochs": 10, "wall_seconds": 2.0, "parameters": 100},
