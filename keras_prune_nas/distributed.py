@@ -67,6 +67,7 @@ def serve_oracle(oracle, abandoned=None):
                 )
     finally:
         server.stop(grace=1)
+        oracle.close_progress()
         oracle.persist()
 
 

@@ -284,12 +284,9 @@ class RoundSearch(tuner_module.Tuner):
             # answers the workers until the search is over.
             self.save()
             local_workers.start_active()
-            try:
-                distributed.serve_oracle(
-                    self.oracle, abandoned=local_workers.active_workers_gone
-                )
-            finally:
-                self.round_oracle.close_progress()
+            distributed.serve_oracle(
+                self.oracle, abandoned=local_workers.active_workers_gone
+            )
             self._write_outputs()
             return
         if self.hypermodel is not None and not trains_its_own_way(self):
@@ -488,25 +485,14 @@ class RoundSearch(tuner_module.Tuner):
     # Outputs
     # ------------------------------------------------------------------
     def curves(self):
-        """Every candidate's per-epoch metrics as a list of row dicts.
-
-        One row per candidate and epoch: `trial_id`, `status`, `epoch`
-        (0-based, as Keras numbers them) and one column per logged metric.
-        """
+        """Every candidate's per-epoch metrics: one row dict per candidate and
+        epoch (`trial_id`, `status`, 0-based `epoch`, every logged metric)."""
         return curves_csv.curve_rows(self.oracle)
 
     def plot_curves(self, ax=None):
-        """Draws every candidate's curve: the culled ones in grey, ending in
-        an x where they were culled, the finalists in colour, the pick in
-        black. Needs matplotlib (the `analysis` extra); returns the Axes.
-
-        Example:
-
-        ```python
-        tuner.search(x, y, epochs=20, validation_data=(x_val, y_val))
-        tuner.plot_curves().figure.savefig("curves.png")
-        ```
-        """
+        """Every candidate's curve (culled in grey, x where culled; finalists in
+        colour; the pick in black) on `ax` or a new figure; needs matplotlib.
+        `tuner.plot_curves().figure.savefig("curves.png")` saves it."""
         return report.plot_project(report.project_of(self.round_oracle, self.project_dir),
                                    ax=ax)
 
