@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from keras_prune_nas import memory
 from keras_prune_nas.distributed import WorkersGone
 
 DEFAULTS = {
@@ -30,6 +31,7 @@ DEFAULTS = {
     "architecture": "auto",
     "strategy": "prune",
     "generation_size": 25,
+    "memory_budget": memory.DEFAULT_BUDGET_MIB,
     # None: whatever Keras would use (KERAS_BACKEND, then ~/.keras/keras.json).
     "backend": None,
 }
@@ -97,6 +99,12 @@ def build_parser():
         "--workers", type=int, default=1,
         help="worker processes on this machine (a chief and N workers, each pinned "
         "to its share of the cores or to its own GPU); 1: one process",
+    )
+    search.add_argument(
+        "--memory-budget", type=float, default=DEFAULTS["memory_budget"], metavar="MIB",
+        help="with --workers: a worker past this resident memory (MiB) is replaced by a "
+        "fresh one after its current unit, so the search's memory stays bounded; "
+        "0: never replaced",
     )
     search.add_argument("--lease-timeout", type=float, default=60,
                         help="seconds of silence after which a worker is taken for dead")
@@ -287,6 +295,7 @@ def run_search(args):
         args.workers,
         argv=[sys.executable, "-m", "keras_prune_nas.cli", *args.argv],
         log_directory=os.path.join(args.directory, project_name, "workers"),
+        memory_budget_mib=args.memory_budget or None,
     )
     if args.strategy == "nao":
         from keras_prune_nas.nao import NAOSearch

@@ -25,14 +25,14 @@ class WorkersGone(RuntimeError):
     """Every worker exited before the search was over."""
 
 
-def serve_oracle(oracle, abandoned=None):
+def serve_oracle(oracle, workers=None):
     """Answers the workers' requests until the search is over.
 
     Args:
         oracle: The `PruneOracle` of the chief.
-        abandoned: Optional function; when it returns True before the
-            search is over (every local worker has exited), `WorkersGone`
-            ends the wait.
+        workers: The chief's `LocalWorkers`, or None. Workers that left over
+            their memory budget are replaced (`tend`); if every worker has
+            exited before the search is over, `WorkersGone` ends the wait.
     """
     # Imported here, as keras_tuner does, so that a search that is not
     # distributed never loads gRPC and protobuf.
@@ -60,7 +60,9 @@ def serve_oracle(oracle, abandoned=None):
             oracle.expire_leases()
             if servicer.stop_triggered and oracle_chief.exit_chief(oracle):
                 break
-            if abandoned is not None and abandoned():
+            if workers is not None:
+                workers.tend(oracle)
+            if workers is not None and workers.all_exited():
                 raise WorkersGone(
                     "Every worker exited before the search was over. What was "
                     "trained is saved: run the search again to resume."

@@ -44,8 +44,13 @@ def atomic_write_json(path, obj):
     atomic_write_text(path, json.dumps(obj))
 
 
-def remove_temporaries(directory):
-    """Removes what writes killed half-way left in `directory`."""
+def remove_temporaries(directory, recursive=False):
+    """Removes what writes killed half-way left in `directory` (and in every
+    directory under it, if `recursive`)."""
+    if recursive:
+        for subdirectory, _, _ in os.walk(directory):
+            remove_temporaries(subdirectory)
+        return
     if not os.path.isdir(directory):
         return
     for name in os.listdir(directory):

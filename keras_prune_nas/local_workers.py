@@ -25,6 +25,11 @@ chief: on a normal end the chief waits for them, on an error or
 Ctrl-C it terminates them, and if the chief is killed the kernel kills them
 (Linux's parent-death signal). If every worker exits before the search is
 over, the chief's search stops with an error instead of waiting for ever.
+
+A worker past its memory budget (`memory_budget_mib`) leaves the search after
+the unit it trains and the chief starts a fresh one in its place
+(`keras_prune_nas.memory`), so the memory of a search stays bounded however
+many candidates it builds.
 """
 
 import os
@@ -36,12 +41,17 @@ import time
 import warnings
 
 from keras_prune_nas import checks
+from keras_prune_nas import memory
 
 # Set in a worker's environment: the block there is a worker, not a chief.
 WORKER_MARK = "KERAS_PRUNE_NAS_LOCAL_WORKER"
 ROLE_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 # The LocalWorkers block the chief is in: its search starts the workers.
 _active = None
+# A worker's exit code when it leaves over its memory budget: replace it.
+RETIRED_EXIT_CODE = 75  # EX_TEMPFAIL
+# Set in a worker that leaves over its memory budget.
+_retiring = False
 # Thread-count variables of the backends and their math libraries.
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -82,13 +92,17 @@ def visible_gpus(environ=None):
     return [str(index) for index, line in enumerate(output.splitlines()) if line.startswith("GPU")]
 
 
-def worker_environment(base, index, port, cores, gpus):
-    """The environment of worker `index`."""
+def worker_environment(base, index, port, cores, gpus, tuner_id=None, budget_mib=None):
+    """The environment of worker `index` (its tuner id `tuner<index>` unless
+    given)."""
     environ = dict(base)
     environ.update(
-        {WORKER_MARK: "1", "KERASTUNER_TUNER_ID": f"tuner{index}",
+        {WORKER_MARK: "1", "KERASTUNER_TUNER_ID": tuner_id or f"tuner{index}",
          "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
     )
+    environ.pop(memory.BUDGET_VARIABLE, None)
+    if budget_mib is not None:
+        environ[memory.BUDGET_VARIABLE] = str(budget_mib)
     threads = str(len(cores))
     for name in THREAD_VARIABLES:
         environ[name] = threads
@@ -137,17 +151,33 @@ class LocalWorkers:
             None: the chief's own output.
         stop_timeout: Seconds a worker gets to exit after being told to
             (at the end of the search, or on an error) before it is killed.
+        memory_budget_mib: A worker's resident memory (MiB) past which it is
+            replaced by a fresh one after its current unit; None: never.
+            Defaults to `memory.DEFAULT_BUDGET_MIB` (2048).
     """
 
-    def __init__(self, workers, argv=None, log_directory=None, stop_timeout=30.0):
+    def __init__(self, workers, argv=None, log_directory=None, stop_timeout=30.0,
+                 memory_budget_mib=memory.DEFAULT_BUDGET_MIB):
         checks.require_int("workers", workers, 1, "worker processes of this machine")
         checks.require_number("stop_timeout", stop_timeout,
                               "seconds a worker gets to exit", minimum=0)
+        checks.require_number("memory_budget_mib", memory_budget_mib,
+                              "a worker's memory in MiB before it is replaced",
+                              minimum=0, exclusive=True, allow_none=True,
+                              none_means="never replaced")
         self.workers = workers
         self.argv = list(argv) if argv is not None else [sys.executable, *sys.argv]
         self.log_directory = log_directory
         self.stop_timeout = stop_timeout
+        self.memory_budget_mib = memory_budget_mib
+        # The current process of each worker slot, its tuner id, its cores.
         self.processes = []
+        self.tuner_ids = []
+        self.shares = []
+        self.gpus = []
+        self.generations = [0] * workers
+        # tuner ids of the workers replaced over their memory budget.
+        self.replaced = []
         self._saved_environment = {}
         self._logs = []
         self._port = None
@@ -190,21 +220,41 @@ class LocalWorkers:
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(
             range(os.cpu_count() or 1)
         )
-        shares = core_shares(cores, self.workers)
-        gpus = visible_gpus()
+        self.shares = core_shares(cores, self.workers)
+        self.gpus = visible_gpus()
         for index in range(self.workers):
-            self.processes.append(self._start(index, self._port, shares[index], gpus))
+            self.tuner_ids.append(f"tuner{index}")
+            self.processes.append(self._start(index, self.tuner_ids[index]))
 
     def all_exited(self):
-        """True once workers were started and every one has exited."""
-        return bool(self.processes) and all(p.poll() is not None for p in self.processes)
+        """True once workers were started and every one has exited (none
+        waits to be replaced)."""
+        return bool(self.processes) and all(
+            p.poll() is not None and p.returncode != RETIRED_EXIT_CODE for p in self.processes
+        )
 
-    def _start(self, index, port, cores, gpus):
-        environ = worker_environment(os.environ, index, port, cores, gpus)
+    def tend(self, oracle):
+        """Replaces the workers that left over their memory budget: the
+        oracle forgets the old one, a fresh process takes its slot (the
+        chief calls this while it serves the search)."""
+        for index, process in enumerate(self.processes):
+            if process.poll() != RETIRED_EXIT_CODE:
+                continue
+            old = self.tuner_ids[index]
+            oracle.worker_left(old)
+            self.replaced.append(old)
+            self.generations[index] += 1
+            self.tuner_ids[index] = f"tuner{index}-{self.generations[index]}"
+            self.processes[index] = self._start(index, self.tuner_ids[index])
+
+    def _start(self, index, tuner_id):
+        environ = worker_environment(os.environ, index, self._port, self.shares[index],
+                                     self.gpus, tuner_id, self.memory_budget_mib)
+        cores = self.shares[index]
         output = None
         if self.log_directory is not None:
             os.makedirs(self.log_directory, exist_ok=True)
-            output = open(os.path.join(self.log_directory, f"tuner{index}.log"), "w")
+            output = open(os.path.join(self.log_directory, f"{tuner_id}.log"), "w")
             self._logs.append(output)
         return subprocess.Popen(
             self.argv, env=environ, stdout=output,
@@ -246,7 +296,7 @@ class LocalWorkers:
         self._stop()
         failed = [
             (index, process.returncode) for index, process in enumerate(self.processes)
-            if process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)
+            if process.returncode not in (0, RETIRED_EXIT_CODE, -signal.SIGTERM, -signal.SIGKILL)
         ]
         if failed:
             # Their candidates went to the others: the search is complete.
@@ -273,6 +323,16 @@ class LocalWorkers:
                 process.wait()
 
 
+def retire_if_over_budget():
+    """In a local worker over its memory budget (after freeing what the
+    backend gives back): True, and the worker exits with `RETIRED_EXIT_CODE`
+    at the end of its block, for the chief to replace it."""
+    global _retiring
+    if memory.over_budget(memory.worker_budget_mib()):
+        _retiring = True
+    return _retiring
+
+
 def _exit_worker():
     """Ends a local worker at the end of its block.
 
@@ -284,7 +344,7 @@ def _exit_worker():
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(RETIRED_EXIT_CODE if _retiring else 0)
 
 
 def start_active():
@@ -293,6 +353,6 @@ def start_active():
         _active.start()
 
 
-def active_workers_gone():
-    """True if this chief's local workers have all exited (see serve_oracle)."""
-    return _active is not None and _active.all_exited()
+def active():
+    """The LocalWorkers block this chief is in (its search serves them), or None."""
+    return _active

@@ -335,6 +335,11 @@ class RoundOracle(keras_tuner.Oracle):
         """Stops the live progress line (the search ended or was interrupted)."""
         self._display.close_progress()
 
+    @keras_tuner.synchronized
+    def worker_left(self, tuner_id):
+        """A worker is gone for good (see `RoundEngine.worker_left`)."""
+        self.engine.worker_left(tuner_id)
+
     def elapsed(self):
         return self._display.elapsed()
 

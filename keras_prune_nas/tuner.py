@@ -284,9 +284,7 @@ class RoundSearch(tuner_module.Tuner):
             # answers the workers until the search is over.
             self.save()
             local_workers.start_active()
-            distributed.serve_oracle(
-                self.oracle, abandoned=local_workers.active_workers_gone
-            )
+            distributed.serve_oracle(self.oracle, local_workers.active())
             self._write_outputs()
             return
         if self.hypermodel is not None and not trains_its_own_way(self):
@@ -327,6 +325,8 @@ class RoundSearch(tuner_module.Tuner):
             with distributed.heartbeat_while_training(self.oracle, self.lease):
                 self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
             self.on_trial_end(trial)
+            if local_workers.retire_if_over_budget():
+                break
         self.on_search_end()
 
     def on_search_begin(self):
@@ -506,8 +506,7 @@ class RoundSearch(tuner_module.Tuner):
         super().reload()
         if not self._is_worker():
             # Before any worker runs: what writes killed half-way left behind.
-            for directory, _, _ in os.walk(self.project_dir):
-                files.remove_temporaries(directory)
+            files.remove_temporaries(self.project_dir, recursive=True)
 
     def save(self):
         if not self._is_worker():

@@ -17,6 +17,7 @@ import keras
 from sklearn.datasets import load_digits
 
 import keras_prune_nas as kpn
+from keras_prune_nas.local_workers import LocalWorkers
 from keras_prune_nas.nao import NAOSearch
 
 
@@ -82,6 +83,10 @@ def main():
         "--nao-generation-size", type=int, default=None,
         help="run an NAOSearch with generations of this size (default: a PruneSearch)",
     )
+    parser.add_argument("--local-workers", type=int, default=1,
+                        help="run on this many LocalWorkers (a chief and its workers)")
+    parser.add_argument("--memory-budget", type=float, default=None,
+                        help="the local workers' memory budget in MiB")
     parser.add_argument(
         "--slow-epoch", default=None,
         help="TUNER_ID:EPOCH:SECONDS: that worker sleeps so long at the start "
@@ -95,6 +100,11 @@ def main():
     nao = {}
     if args.nao_generation_size:
         nao = dict(generation_size=args.nao_generation_size, model_epochs=30)
+    with LocalWorkers(args.local_workers, memory_budget_mib=args.memory_budget):
+        search(args, x, y, nao)
+
+
+def search(args, x, y, nao):
     tuner = (LoggedNAOSearch if nao else LoggedSearch)(
         args.epoch_log,
         args.slow_epoch,

@@ -31,6 +31,23 @@ def test_cores_are_shared_out_and_gpus_dealt_round_robin():
     assert environ[local_workers.WORKER_MARK] == "1"
 
 
+def test_a_worker_gets_its_memory_budget_and_knows_when_it_is_over_it():
+    from keras_prune_nas import memory
+
+    environ = local_workers.worker_environment(
+        {memory.BUDGET_VARIABLE: "9"}, 1, 4000, [1], [], "tuner1-2", 512)
+    assert environ["KERASTUNER_TUNER_ID"] == "tuner1-2"
+    assert environ[memory.BUDGET_VARIABLE] == "512"
+    unbounded = local_workers.worker_environment({memory.BUDGET_VARIABLE: "9"}, 0, 4000,
+                                                 [0], [])
+    assert memory.BUDGET_VARIABLE not in unbounded and unbounded["KERASTUNER_TUNER_ID"] == "tuner0"
+    assert memory.resident_mib() > 10
+    assert not memory.over_budget(None) and not memory.over_budget(10 ** 7)
+    assert memory.over_budget(1.0)
+    with pytest.raises(ValueError, match="memory_budget_mib"):
+        LocalWorkers(2, memory_budget_mib=0)
+
+
 def test_bad_local_worker_settings_are_refused():
     with pytest.raises(ValueError, match="`workers` must be an integer >= 1"):
         LocalWorkers(0)
@@ -189,3 +206,47 @@ def test_the_chief_stops_with_an_error_when_every_worker_is_gone(tmp_path, clean
     assert chief.returncode == 1
     assert "Every worker exited before the search was over" in output
     assert until_gone(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_workers_over_their_memory_budget_are_replaced_and_train_no_epoch_twice(tmp_path):
+    from keras_prune_nas import culling
+    from tests import processes
+
+    # A budget of 1 MiB: every worker leaves after every unit it trains.
+    epoch_log = tmp_path / "epochs.log"
+    search = processes.start(tmp_path / "run", epoch_log, "--local-workers", "2",
+                             "--memory-budget", "1", "--max-trials", "8",
+                             "--epochs", "4")
+    processes.finish(search, timeout=900)
+    trained = processes.epoch_lines(str(epoch_log))
+    epochs = [(trial_id, int(epoch)) for _, trial_id, epoch in trained]
+    assert len(epochs) == len(set(epochs)), "an epoch was trained twice"
+    workers = {tuner_id for tuner_id, _, _ in trained}
+    assert len(workers) > 2 and {w.split("-")[0] for w in workers} == {"tuner0", "tuner1"}
+
+    state = json.loads((tmp_path / "run" / "search" / "oracle.json").read_text())
+    engine = state["round_oracle"]["engine"]
+    curves = {cid: len(c["curve"]) for cid, c in engine["population"]["candidates"].items()}
+    assert sorted(epochs) == sorted((cid, e) for cid, n in curves.items() for e in range(n))
+    # The same cull as a search in one process.
+    history = engine["policy"]["cull"]["cull_history"]
+    assert [r["alive"] for r in history] == culling.cull_schedule(8, 0.3, 4)[:-1]
+    assert engine["phase"] == "finished"
+    assert sum(n for n in curves.values()) == culling.planned_epochs(8, 4, 0.3, 4)["total"]
+    assert processes_of_script(tmp_path) == []
+
+
+def processes_of_script(directory):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                command = stream.read().decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in command and "search_process.py" in command:
+            found.append(int(pid))
+    return found

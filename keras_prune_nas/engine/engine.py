@@ -255,16 +255,7 @@ class RoundEngine:
     def set_epochs(self, epochs: int) -> None:
         """Sets every candidate's epoch budget (`search(epochs=...)`)."""
         checks.validate_epochs(epochs)
-        if (
-            self.plan.epochs is not None and self.plan.epochs != epochs
-            and len(self.population) and self.phase != FINISHED
-        ):
-            raise ValueError(
-                f"This project's search was started with epochs={self.epochs} "
-                f"and is not finished; resuming it with epochs={epochs} would "
-                f"change its plan. Pass epochs={self.epochs} to resume it, or "
-                "overwrite=True (or another project_name) to start afresh."
-            )
+        state_module.check_epochs_unchanged(self, epochs)
         self.plan.epochs = epochs
         if self.phase != FINISHED:
             self.policy.epochs_set(self)
@@ -358,6 +349,15 @@ class RoundEngine:
         if self.advance():
             self._show_progress()
         return True
+
+    def worker_left(self, worker: str) -> None:
+        """`worker` is gone for good (a local worker replaced): it is no
+        longer waited for, and its unit, if it held one, goes to another."""
+        self.workers.discard(worker)
+        self.leases.forget(worker)
+        candidate_id = self.holders.pop(worker, None)
+        if candidate_id is not None:
+            self.unit_costs.cancel(candidate_id)
 
     def expire_leases(self) -> List[str]:
         """Takes back the candidates of workers silent for the lease timeout."""

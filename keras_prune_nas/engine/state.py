@@ -44,6 +44,20 @@ def changed_parameters(saved: dict, current: dict) -> list:
     ]
 
 
+def check_epochs_unchanged(engine, epochs: int) -> None:
+    """Refuses a new epoch budget for an unfinished search that has begun."""
+    if (
+        engine.plan.epochs is not None and engine.plan.epochs != epochs
+        and len(engine.population) and engine.phase != FINISHED
+    ):
+        raise ValueError(
+            f"This project's search was started with epochs={engine.epochs} "
+            f"and is not finished; resuming it with epochs={epochs} would "
+            f"change its plan. Pass epochs={engine.epochs} to resume it, or "
+            "overwrite=True (or another project_name) to start afresh."
+        )
+
+
 def restore_engine(engine, state: dict) -> None:
     """Restores `engine_state`; refuses an unfinished run with other parameters
     or the state of another policy."""
