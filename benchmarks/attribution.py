@@ -45,10 +45,6 @@ DEFAULT_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                "results", "attribution")
 
 
-def search_seed(seed):
-    return 1009 * seed + 17
-
-
 def parse_seeds(text):
     seeds = []
     for part in text.split(","):
@@ -76,7 +72,7 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
     from keras_prune_nas import compare
     from keras_prune_nas import files
 
-    splits = compare.load_splits(dataset, search_seed(seed))
+    splits = compare.load_splits(dataset, compare.search_seed(seed))
     architecture = compare.DATASETS[dataset][1]
     hypermodel = kpn.NASHyperModel(splits.input_shape, splits.num_classes,
                                    architecture=architecture)
@@ -103,13 +99,13 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
         pass
 
     directory = tempfile.mkdtemp(prefix=f"kpn-attribution-{method}-")
-    common = dict(objective="val_accuracy", max_trials=trials, seed=search_seed(seed),
+    common = dict(objective="val_accuracy", max_trials=trials, seed=compare.search_seed(seed),
                   directory=directory, project_name=method, overwrite=True)
     if SEARCHES[method] is None:
         tuner = RecordedRandomSearch(hypermodel, **common)
     else:
         tuner = RecordedPruneSearch(hypermodel, progress=False, **SEARCHES[method], **common)
-    keras.utils.set_random_seed(search_seed(seed))
+    keras.utils.set_random_seed(compare.search_seed(seed))
     started = time.perf_counter()
     try:
         tuner.search(splits.x_train, splits.y_train, epochs=epochs, batch_size=batch_size,
@@ -132,7 +128,7 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
             }
         record = {
             "dataset": dataset, "method": method, "seed": seed,
-            "search_seed": search_seed(seed), "trials": trials, "epochs": epochs,
+            "search_seed": compare.search_seed(seed), "trials": trials, "epochs": epochs,
             "batch_size": batch_size, "backend": keras.backend.backend(),
             "wall_seconds": round(wall, 2), "test_reading_seconds": round(reading[0], 2),
             "best_trial": best.trial_id, "test_accuracy": test_accuracy,

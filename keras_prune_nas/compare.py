@@ -9,8 +9,10 @@ print(report.markdown)
 
 or `keras-prune-nas compare --dataset digits`. For each seed, every method
 gets the same train / validation / test split; neural methods search the same
-`NASHyperModel` space with the same `max_trials` and pick on validation
-accuracy; everything is scored once on the test split. Writes `results.csv`
+`NASHyperModel` space with the same `max_trials`, seeded with
+`search_seed(seed)` (independent searches for different seeds, the same
+candidates for every method of a seed), and pick on validation accuracy;
+everything is scored once on the test split. Writes `results.csv`
 (one row per method and seed), `report.md` (mean +- std per method) and PNG
 plots (PruneSearch's learning curves with culled candidates in grey and the
 cull points marked; test accuracy against wall seconds per method; the
@@ -417,6 +419,21 @@ def _in_fresh_process(function, *args):
         return pool.submit(function, *args).result()
 
 
+def search_seed(seed):
+    """The keras_tuner seed of a comparison's `seed`: `1009 * seed + 17`.
+
+    keras_tuner's samplers advance their seed by one per value drawn, so the
+    searches seeded s and s + k (k values per candidate) would sample nearly
+    the same candidates, and its seed 0 means "no seed" (not reproducible).
+    Seeds this far apart give independent searches, the same for every
+    method of a seed.
+
+    >>> [search_seed(s) for s in (0, 1, 2)]
+    [17, 1026, 2035]
+    """
+    return 1009 * seed + 17
+
+
 def load_splits(dataset, seed):
     """The train/validation/test splits of a `compare` dataset for `seed`."""
     name, _, shape = DATASETS[dataset]
@@ -485,7 +502,7 @@ def _run_neural(method, splits, seed, settings, dataset):
         splits.input_shape, splits.num_classes, architecture=architecture
     )
     directory = tempfile.mkdtemp(prefix=f"kpn-compare-{method}-")
-    common = dict(objective="val_accuracy", seed=seed, directory=directory,
+    common = dict(objective="val_accuracy", seed=search_seed(seed), directory=directory,
                   project_name=method, overwrite=True)
     prune_options = dict(
         max_trials=settings.trials, cull_fraction=settings.cull_fraction,
@@ -526,7 +543,7 @@ def _run_neural(method, splits, seed, settings, dataset):
             hyperband_iterations=hyperband_iterations(settings), **common,
         )
     counter = _epoch_counter()
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(search_seed(seed))
     try:
         tuner.search(
             splits.x_train, splits.y_train, epochs=settings.epochs,
