@@ -69,8 +69,8 @@ def cli(directory, *options):
     ]
 
 
-def processes_of(directory):
-    """Pids of every process whose command line names `directory`."""
+def processes_of(directory, program="keras_prune_nas.cli"):
+    """Pids of every process whose command line names `directory` and `program`."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -80,7 +80,7 @@ def processes_of(directory):
                 command = stream.read().decode(errors="replace")
         except OSError:
             continue
-        if str(directory) in command and "keras_prune_nas.cli" in command:
+        if str(directory) in command and program in command:
             found.append(int(pid))
     return found
 
@@ -234,19 +234,5 @@ def test_workers_over_their_memory_budget_are_replaced_and_train_no_epoch_twice(
     assert [r["alive"] for r in history] == culling.cull_schedule(8, 0.3, 4)[:-1]
     assert engine["phase"] == "finished"
     assert sum(n for n in curves.values()) == culling.planned_epochs(8, 4, 0.3, 4)["total"]
-    assert processes_of_script(tmp_path) == []
+    assert processes_of(tmp_path, "search_process.py") == []
 
-
-def processes_of_script(directory):
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as stream:
-                command = stream.read().decode(errors="replace")
-        except OSError:
-            continue
-        if str(directory) in command and "search_process.py" in command:
-            found.append(int(pid))
-    return found
