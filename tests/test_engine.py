@@ -174,6 +174,44 @@ def test_a_display_that_does_not_ask_for_progress_costs_nothing():
     assert engine.progress().epochs_trained == 3 and engine.progress().done == 3
 
 
+def test_nao_targets_rank_finalists_by_their_final_score_however_early_they_stopped():
+    from keras_prune_nas.nao.policy import NAOPolicy
+
+    # The probe of issue 16: 12 candidates, all finalists, patience 2. Two
+    # peak early and stop after 4 epochs; one climbs slowly for 12.
+    curves = np.array([np.linspace(0.40, 0.40 + 0.02 * row, 12) for row in range(12)])
+    curves[0] = [0.80, 0.876, 0.85, 0.84] + [0.84] * 8
+    curves[1] = [0.80, 0.866, 0.85, 0.84] + [0.84] * 8
+    curves[2] = np.linspace(0.50, 0.745, 12)
+    engine = make_engine(NAOPolicy(12, min_survivors=12, generation_size=12),
+                         max_candidates=12, epochs=12, patience=2)
+    play.play(engine, objective_of(curves))
+    ids, targets = engine.policy.evaluated(engine)
+    trained = {cid: engine.population.epochs_reported(cid) for cid in ids}
+    assert trained["00"] == trained["01"] == 4 and trained["02"] == 12
+    by_target = [cid for _, cid in sorted(zip(targets, ids), reverse=True)]
+    by_final_score = sorted(ids, key=lambda cid: -engine.score(cid))
+    assert by_target == by_final_score
+    assert by_target[:3] == ["00", "01", "02"]
+
+
+def test_nao_targets_rank_by_the_cull_then_the_score_there():
+    from keras_prune_nas.nao.policy import verdict_key
+
+    keys = {
+        "finalist, stopped early": verdict_key("COMPLETED", 3, 0.70, "max"),
+        "culled late": verdict_key("STOPPED", 5, 0.95, "max"),
+        "culled early, high": verdict_key("STOPPED", 1, 0.99, "max"),
+        "culled early, low": verdict_key("STOPPED", 1, 0.20, "max"),
+        "failed": verdict_key("FAILED", 4, 0.90, "max"),
+        "diverged": verdict_key("STOPPED", 4, None, "max"),
+    }
+    assert sorted(keys, key=keys.get, reverse=True) == [
+        "finalist, stopped early", "culled late", "culled early, high",
+        "culled early, low", "failed", "diverged"]
+    assert verdict_key("STOPPED", 2, 0.1, "min") > verdict_key("STOPPED", 2, 0.3, "min")
+
+
 def test_each_cull_removes_the_worst_by_score():
     curves = table(20, 8, seed=3)
     engine = make_engine(CullPolicy(0.2, 5), patience=None)

@@ -52,6 +52,27 @@ def rank_targets(keys) -> np.ndarray:
     return (ranks - 1) / (len(keys) - 1)
 
 
+def verdict_key(status: str, epochs: int, score: Optional[float], direction: str) -> tuple:
+    """A sortable key (larger is better) of what the culls knew of a candidate.
+
+    Finalists (COMPLETED) come above every culled candidate, ordered by
+    their final score, however early they stopped; culled ones (STOPPED) by
+    the epoch of their cull, then by their score at it; failed or diverged
+    ones last.
+
+    >>> finalists = [verdict_key("COMPLETED", 3, 0.876, "max"),
+    ...              verdict_key("COMPLETED", 12, 0.745, "max")]
+    >>> finalists[0] > finalists[1]
+    True
+    """
+    if not culling.is_usable(score) or status == FAILED:
+        return (0, 0, 0.0)
+    sign = 1.0 if direction == "max" else -1.0
+    if status == COMPLETED:
+        return (2, 0, sign * score)
+    return (1, epochs, sign * score)
+
+
 def score_targets(scores, maximize: bool = True) -> np.ndarray:
     """Targets in [0, 1] min-max normalised from scores; None ranks 0."""
     signed = np.array(
@@ -201,24 +222,24 @@ class NAOPolicy(CullPolicy):
     def evaluated(self, engine) -> Tuple[List[str], np.ndarray]:
         """(candidate ids, targets in [0, 1]) of every candidate that has ended.
 
-        With rank targets, a candidate culled after epoch e ranks below
-        every candidate that trained past e (the cull said so); among those
-        that trained as long, by score. Failed candidates rank last. With
-        score targets, the best scores min-max normalised.
+        With rank targets, what the culls knew (`verdict_key`): a candidate
+        culled later ranks above one culled earlier, those culled at the
+        same epoch (in any generation) by their score there, and every
+        finalist above every culled one, by its final score (early stopping
+        ends a finalist's training, it is no verdict). Failed candidates
+        rank last. With score targets, the best scores min-max normalised.
         """
         population = engine.population
-        sign = 1.0 if engine.direction == "max" else -1.0
         ids, keys, scores = [], [], []
         for cid in population.ids():
             status = population.status(cid)
             if status not in (STOPPED, COMPLETED, FAILED):
                 continue
             score = engine.score(cid) if status != FAILED else None
-            usable = culling.is_usable(score)
-            epochs = population.epochs_reported(cid)
             ids.append(cid)
-            keys.append((usable, epochs if usable else 0, sign * score if usable else 0.0))
-            scores.append(score if usable else None)
+            keys.append(verdict_key(status, population.epochs_reported(cid), score,
+                                    engine.direction))
+            scores.append(score if culling.is_usable(score) else None)
         if not ids:
             return ids, np.zeros(0)
         if self.targets == "score":
