@@ -195,6 +195,27 @@ def test_nao_targets_rank_finalists_by_their_final_score_however_early_they_stop
     assert by_target[:3] == ["00", "01", "02"]
 
 
+@pytest.mark.parametrize("finished", [False, True])
+def test_an_nao_search_resumed_with_another_max_trials_is_refused_by_name(finished):
+    from keras_prune_nas.nao.policy import NAOPolicy
+
+    engine = make_engine(NAOPolicy(24, min_survivors=6, generation_size=12),
+                         max_candidates=24, epochs=4)
+    play.play(engine, objective_of(table(24, 4)), max_units=None if finished else 20)
+    assert (engine.phase == FINISHED) == finished
+    state = engine.state()
+    for max_trials in (12, 36):
+        again = RoundEngine(NAOPolicy(max_trials, min_survivors=6, generation_size=12),
+                            max_candidates=max_trials, sample=rows)
+        with pytest.raises(ValueError, match=f"max_trials=24 .*max_trials={max_trials} "
+                                             "would cut its generations anew"):
+            again.restore(state)
+    same = RoundEngine(NAOPolicy(24, min_survivors=6, generation_size=12),
+                       max_candidates=24, sample=rows)
+    same.restore(state)
+    assert same.policy.generation == engine.policy.generation
+
+
 def test_nao_targets_rank_by_the_cull_then_the_score_there():
     from keras_prune_nas.nao.policy import verdict_key
 

@@ -123,6 +123,7 @@ class NAOPolicy(CullPolicy):
         self.targets = targets
         self.propose_values = propose
         self.options = dict(options or {})
+        self.max_candidates = max_candidates
         self.sizes = generation_sizes(max_candidates, generation_size)
         self.generations = len(self.sizes)
         self.generation = 0
@@ -275,6 +276,7 @@ class NAOPolicy(CullPolicy):
     def state(self) -> dict:
         return {
             **super().state(),
+            "max_candidates": self.max_candidates,
             "generation": self.generation,
             "queued": self.queued,
             "generation_of": self.generation_of,
@@ -283,6 +285,17 @@ class NAOPolicy(CullPolicy):
         }
 
     def restore(self, state: dict) -> None:
+        saved = state.get("max_candidates", self.max_candidates)
+        if saved != self.max_candidates:
+            # Its generations are cut from max_trials: another value would
+            # re-cut those already run (finished or not).
+            raise ValueError(
+                f"This project directory holds an NAOSearch run with max_trials={saved} "
+                f"(generations of {generation_sizes(saved, self.generation_size)}); "
+                f"max_trials={self.max_candidates} would cut its generations anew. "
+                f"Pass max_trials={saved} to resume or reload it, or overwrite=True "
+                "(or another project_name) to start a new search."
+            )
         super().restore(state)
         self.generation = state["generation"]
         self.queued = list(state["queued"])
