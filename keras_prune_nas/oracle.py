@@ -100,6 +100,9 @@ class RoundDisplay(oracle_module.Display):
     def __init__(self, oracle, verbose=1):
         super().__init__(oracle=oracle, verbose=verbose)
         self.live = None
+        # Opened by a tuner's search (`RoundOracle.open_progress`), which
+        # always closes it.
+        self.progress_open = False
 
     def start_clock(self):
         if self.search_start is None:
@@ -122,7 +125,7 @@ class RoundDisplay(oracle_module.Display):
             print(line, flush=True)
 
     def progress(self, snapshot):
-        if not self.verbose:
+        if not self.verbose or not self.progress_open:
             return
         if self.live is None:
             if snapshot.phase == FINISHED:
@@ -134,6 +137,7 @@ class RoundDisplay(oracle_module.Display):
 
     def close_progress(self):
         """Stops the live line (the search ended, or was interrupted)."""
+        self.progress_open = False
         if self.live is not None:
             self.live.close()
             self.live = None
@@ -330,6 +334,13 @@ class RoundOracle(keras_tuner.Oracle):
     def show(self, line):
         """Prints a progress line (unless the search is quiet)."""
         self._display.show(line)
+
+    def open_progress(self, verbose):
+        """A tuner's search starts: lines per `verbose`, and the live
+        progress line until `close_progress` (an oracle driven by hand has
+        no live line, so nothing of it outlives its driver)."""
+        self.verbose = verbose
+        self._display.progress_open = True
 
     def close_progress(self):
         """Stops the live progress line (the search ended or was interrupted)."""

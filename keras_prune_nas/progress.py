@@ -13,6 +13,7 @@ import importlib.util
 import sys
 import threading
 import time
+import weakref
 from typing import Callable
 from typing import Optional
 
@@ -137,17 +138,23 @@ class LiveProgress:
             self._draw_in_place(progress)
             return
         if self.ticker is None:
-            self.ticker = threading.Thread(target=self._tick, daemon=True,
-                                           name="keras-prune-nas-progress")
+            # The ticker holds only a weak reference: a display dropped
+            # without `close` (a search abandoned half-way) ends it too.
+            self.ticker = threading.Thread(
+                target=_tick, args=(weakref.ref(self), self.stopped, self.log_interval),
+                daemon=True, name="keras-prune-nas-progress",
+            )
             self.ticker.start()
-        self._maybe_log()
+        self.log_if_due()
 
     def print_line(self, line: str) -> None:
         """Prints `line` above the live line (or between log lines)."""
         if self.bar is not None:
             self.bar.console.print(line, markup=False, highlight=False)
-        else:
-            print(line, file=self.stream, flush=True)
+            return
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
         """Stops drawing; what was drawn stays."""
@@ -160,7 +167,8 @@ class LiveProgress:
             self.bar = None
 
     # ------------------------------------------------------------------
-    def _maybe_log(self) -> None:
+    def log_if_due(self) -> None:
+        """Prints the line if `log_interval` has passed since the last one."""
         with self.lock:
             progress = self.latest
             now = self.clock()
@@ -170,11 +178,9 @@ class LiveProgress:
                 return
             self.last_line_at = now
             line = progress_line(progress, self.elapsed(), now - self.latest_at)
-        print(line, file=self.stream, flush=True)
-
-    def _tick(self) -> None:
-        while not self.stopped.wait(self.log_interval):
-            self._maybe_log()
+            # One write per line: the ticker and the search print both.
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def _draw_in_place(self, progress: Progress) -> None:
         if self.bar is None:
@@ -190,6 +196,19 @@ class LiveProgress:
             self.task = self.bar.add_task(progress.stage, total=progress.due)
             self.task_stage = progress.stage
         self.bar.update(self.task, total=progress.due, completed=progress.done)
+
+
+def _tick(live_ref, stopped: threading.Event, interval: float) -> None:
+    """A log line every `interval` seconds while the display lives."""
+    while not stopped.wait(interval):
+        live = live_ref()
+        if live is None:
+            return
+        try:
+            live.log_if_due()
+        except (ValueError, OSError):  # its stream was closed under it
+            return
+        del live
 
 
 class _LineColumn(ProgressColumn):

@@ -277,7 +277,7 @@ class RoundSearch(tuner_module.Tuner):
             fit_kwargs.get("verbose", getattr(self.round_oracle, "verbose", "auto"))
             if self.progress is None else int(bool(self.progress))
         )
-        self.round_oracle.verbose = self._display_verbosity
+        self.round_oracle.open_progress(self._display_verbosity)
         self.round_oracle.set_epochs(epochs)
         if dist_utils.is_chief_oracle():
             # The chief only holds the oracle (and the round barrier) and

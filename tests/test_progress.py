@@ -1,6 +1,7 @@
 """The live progress line: what it says, when a log gets a line, and that a
 search draws it without a terminal."""
 
+import gc
 import io
 import threading
 
@@ -43,14 +44,27 @@ def test_a_log_gets_a_line_at_most_every_interval_and_none_after_close():
     for done in range(10):
         live.update(snapshot(done))
         clock.now += 2.0  # an event every 2 s: a line every third event
+    ticker = live.ticker
     live.close()
+    assert not ticker.is_alive() and live.ticker is None
     lines = stream.getvalue().splitlines()
     assert [line.split(":")[1].split(",")[0].strip() for line in lines] == [
         "0/10 candidates", "3/10 candidates", "6/10 candidates", "9/10 candidates"]
     live.update(snapshot(10, phase="finished"))
     live.print_line("[round   1] culled 2")
     assert stream.getvalue().splitlines()[-1] == "[round   1] culled 2"
-    assert not any(t.name == "keras-prune-nas-progress" for t in threading.enumerate())
+
+
+def test_the_ticker_ends_with_a_display_dropped_without_close():
+    stream = io.StringIO()
+    live = LiveProgress(elapsed=lambda: 0.0, stream=stream, interactive=False,
+                        log_interval=0.05)
+    live.update(snapshot(1))
+    ticker = live.ticker
+    del live
+    gc.collect()
+    ticker.join(timeout=5)
+    assert not ticker.is_alive()
 
 
 def test_in_place_the_bar_follows_each_stage_and_close_removes_it():
@@ -69,8 +83,13 @@ def test_in_place_the_bar_follows_each_stage_and_close_removes_it():
     assert "[round   1] epoch 1 [not markup]" in stream.getvalue()
 
 
+def progress_threads():
+    return {t for t in threading.enumerate() if t.name == "keras-prune-nas-progress"}
+
+
 def test_a_search_prints_the_progress_line_while_it_trains(digits, tmp_path, capsys):
     x, y, xv, yv = digits
+    before = progress_threads()
     keras.utils.set_random_seed(3)
     tuner = kpn.PruneSearch(build_mlp, objective="val_accuracy", max_trials=6,
                             cull_fraction=0.3, min_survivors=3, seed=3,
@@ -83,7 +102,7 @@ def test_a_search_prints_the_progress_line_while_it_trains(digits, tmp_path, cap
     stages = [line.split(":")[0] for line in live]
     assert stages == sorted(stages, key=["round 1/3", "round 2/3", "round 3/3",
                                          "finalists"].index)
-    assert not any(t.name == "keras-prune-nas-progress" for t in threading.enumerate())
+    assert progress_threads() <= before  # the search closed its own
 
 
 def test_a_quiet_search_prints_no_progress(digits, tmp_path, capsys):
