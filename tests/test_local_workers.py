@@ -167,14 +167,17 @@ def test_two_local_workers_run_the_same_cull_as_one_process(tmp_path, cleanup):
 @pytest.mark.slow
 def test_ctrl_c_on_the_chief_stops_every_worker(tmp_path, cleanup):
     cleanup.append(tmp_path)
-    chief = started_search(tmp_path, "--epochs", "30")
+    # No early stopping: the finalists' 30 epochs keep the search running
+    # well past round 1, even on a loaded machine.
+    chief = started_search(tmp_path, "--epochs", "30", "--patience", "30")
     assert len(processes_of(tmp_path)) == 3
+    assert chief.poll() is None, "the search ended before the test could interrupt it"
     chief.send_signal(signal.SIGINT)
     chief.communicate(timeout=120)
     assert chief.returncode != 0
     assert until_gone(tmp_path) == []
     # What was trained is kept: the same command resumes the search.
-    resumed = run(cli(tmp_path, "--workers", "2", "--epochs", "30"))
+    resumed = run(cli(tmp_path, "--workers", "2", "--epochs", "30", "--patience", "30"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Reloading Tuner from" in resumed.stdout
     summary = json.loads((tmp_path / "digits" / "summary.json").read_text())
