@@ -12,7 +12,8 @@ keras_tuner adapter (`keras_prune_nas.oracle`), the replays
 * `Population` (`population.py`): the candidate records and their scores.
 * `Dispatcher` and `choose_waiting_candidate` (`dispatch.py`): who trains
   what next; `FailurePolicy` (`failures.py`); the answers (`messages.py`);
-  `play` (`play.py`: curves instead of training).
+  `play` (`play.py`: curves instead of training); `Progress` (`progress.py`:
+  how far a round has got, for the live line).
 
 The round plan (`keras_prune_nas.plan`), leases (`keras_prune_nas.leases`),
 unit costs (`keras_prune_nas.unit_costs`) and the cull's rule functions
