@@ -2,7 +2,7 @@
 
 TensorFlow 2.19 and later write their C++ start-up messages (oneDNN, "Could
 not find cuda drivers", CPU features, and absl's "All log messages before
-absl::InitializeLog() ..." preamble, once per native library) straight to
+absl::InitializeLog() ..." preamble, each printed twice) straight to
 the process's standard error while it is imported, whatever
 `TF_CPP_MIN_LOG_LEVEL` says (tensorflow/tensorflow#100442). The command line
 therefore imports the backend with file descriptor 2 captured and writes back
