@@ -153,7 +153,10 @@ class LocalWorkers:
             (at the end of the search, or on an error) before it is killed.
         memory_budget_mib: A worker's resident memory (MiB) past which it is
             replaced by a fresh one after its current unit; None: never.
-            Defaults to `memory.DEFAULT_BUDGET_MIB` (2048).
+            Defaults to `memory.DEFAULT_BUDGET_MIB` (2048). Keep it well
+            above what a fresh worker holds with one model (about 0.9 GiB on
+            TensorFlow with digits): below that, every worker is replaced
+            after every unit.
     """
 
     def __init__(self, workers, argv=None, log_directory=None, stop_timeout=30.0,
