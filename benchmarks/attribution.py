@@ -29,7 +29,6 @@ the same for both methods.
 """
 
 import argparse
-import json
 import multiprocessing
 import os
 import sys

@@ -40,7 +40,6 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 import keras_prune_nas as kpn  # noqa: E402
