@@ -129,6 +129,7 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
             "dataset": dataset, "method": method, "seed": seed,
             "search_seed": compare.search_seed(seed), "trials": trials, "epochs": epochs,
             "batch_size": batch_size, "backend": keras.backend.backend(),
+            "intra_op_threads": os.environ.get("TF_NUM_INTRAOP_THREADS", "default"),
             "wall_seconds": round(wall, 2), "test_reading_seconds": round(reading[0], 2),
             "best_trial": best.trial_id, "test_accuracy": test_accuracy,
             "epochs_trained": sum(len(c["val"]) for c in candidates.values()),
@@ -142,9 +143,11 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
 
 def run_missing(args):
     context = multiprocessing.get_context("spawn")
-    for method in args.methods:  # every RandomSearch first: the engine cannot change those
-        for seed in args.seeds:
-            for dataset in args.datasets:
+    # Seed by seed, its methods back to back: a study stopped at any point
+    # leaves whole pairs, and both searches of a pair run under the same load.
+    for seed in args.seeds:
+        for dataset in args.datasets:
+            for method in args.methods:
                 path = record_path(args.results, dataset, method, seed)
                 if os.path.exists(path):
                     continue
