@@ -59,7 +59,7 @@ def build_parser():
     search.add_argument(
         "--strategy", default=DEFAULTS["strategy"], choices=("prune", "nao"),
         help="prune: one random population, culled; nao: generations proposed by "
-        "Neural Architecture Optimization, each culled (TensorFlow backend)",
+        "Neural Architecture Optimization, each culled",
     )
     search.add_argument("--trials", type=int, default=DEFAULTS["trials"],
                         help="candidate architectures, over all generations (max_trials)")
@@ -299,10 +299,10 @@ def run_search(args):
     )
     if args.strategy == "nao":
         from keras_prune_nas.nao import NAOSearch
-        from keras_prune_nas.nao.model import require_tensorflow_backend
+        from keras_prune_nas.nao.gradients import require_supported_backend
         from keras_prune_nas.nao.policy import generation_sizes
 
-        require_tensorflow_backend()
+        require_supported_backend()
         checks.require_int("generation_size", args.generation_size, 2,
                            "--generation-size: the most candidates per generation")
         sizes = generation_sizes(args.trials, args.generation_size)

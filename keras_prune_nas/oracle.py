@@ -80,6 +80,12 @@ def holds_epoch(trial, objective_name, epoch):
     )
 
 
+def start_sampling_at(oracle, position):
+    """Moves a keras_tuner oracle's sampler to `position` of its stream (the
+    seed of its next value drawn; it advances by one per value)."""
+    oracle._seed_state = int(position)
+
+
 def _truncate_metrics(trial, from_step):
     """Drops every observation at `step >= from_step` (a half-done round)."""
     for name, history in list(trial.metrics.metrics.items()):

@@ -62,15 +62,17 @@ def test_search_on_digits_end_to_end(tmp_path):
     assert missing.returncode == 2 and "No search state" in missing.stderr
 
 
-def test_search_with_the_nao_strategy(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_search_with_the_nao_strategy(tmp_path, backend):
+    pytest.importorskip(backend)
     result = run_cli(
         "search", "--strategy", "nao", "--trials", "8", "--generation-size", "4",
         "--epochs", "3", "--min-survivors", "3", "--directory", str(tmp_path),
-        "--seed", "2", cwd=tmp_path,
+        "--seed", "2", cwd=tmp_path, env={"KERAS_BACKEND": backend},
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("NAOSearch on digits (tensorflow backend):")
+    assert out.startswith(f"NAOSearch on digits ({backend} backend):")
     assert "generations of 4, 4" in out
     assert "NAO generation 2 of 2: 3 proposed, 1 random" in out
     summary = json.loads((tmp_path / "digits" / "summary.json").read_text())

@@ -490,7 +490,7 @@ def test_nao_proposes_in_the_background_while_the_engine_answers_its_workers():
     def propose(values, targets, count):
         calls.append(len(values))
         release.wait(10)  # the NAO model "trains" until released
-        return [{"row": 100 + i} for i in range(count)]
+        return [({"row": 100 + i}, "decoded") for i in range(count)]
 
     policy = NAOPolicy(8, min_survivors=4, generation_size=4, random_share=0.0,
                        propose=propose, background=True)
@@ -507,6 +507,7 @@ def test_nao_proposes_in_the_background_while_the_engine_answers_its_workers():
     work = engine.ask("w")
     assert work.new and work.values == {"row": 100}
     assert policy.generation == 1 and policy.origin_of[work.candidate_id] == "nao"
+    assert policy.generation_history[0]["origins"] == {"decoded": 4}
 
 
 def test_a_busy_policy_at_the_end_of_the_epochs_culls_nothing_that_has_ended():

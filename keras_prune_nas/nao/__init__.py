@@ -4,7 +4,8 @@ keras_tuner search space, feeding the per-epoch cull.
 * `keras_prune_nas.nao.codec`: architectures as token sequences, one token
   position per hyperparameter, and back (decoding masked to valid values);
 * `keras_prune_nas.nao.model`: the encoder, predictor and decoder (Keras 3,
-  TensorFlow backend);
+  on TensorFlow, JAX or PyTorch; `keras_prune_nas.nao.gradients` takes
+  its gradients on each);
 * `keras_prune_nas.nao.oracle`: `NAOOracle` and `NAOSearch`.
 
 The classes load on first use, so `import keras_prune_nas.nao` stays light.

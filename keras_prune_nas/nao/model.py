@@ -15,9 +15,10 @@ As in the reference code (renqianluo/NAO_pytorch, NAO_V1):
 * proposing moves every per-token encoder output along the gradient of the
   predicted performance by a step size, re-normalises, pools and decodes.
 
-The gradients are taken with `tf.GradientTape`: the model runs on the
-TensorFlow backend (on JAX or PyTorch, `NAOOracle` raises a ValueError
-before anything trains).
+Everything is `keras.ops`; the two gradients (of the loss, to train; of
+the prediction with respect to the encoder's outputs, to propose) come from
+the backend Keras runs on, through `nao.gradients`: TensorFlow, JAX or
+PyTorch.
 """
 
 import numpy as np
@@ -25,21 +26,7 @@ import numpy as np
 from keras_tuner.src.backend import keras
 
 from keras_prune_nas import checks
-
-
-def require_tensorflow_backend():
-    """Returns the `tensorflow` module, or raises a ValueError that says how
-    to switch Keras to it."""
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "NAO needs the TensorFlow backend (its model takes gradients "
-            f"with tf.GradientTape); Keras runs on {keras.backend.backend()!r}. "
-            "Set KERAS_BACKEND=tensorflow (or --backend tensorflow) before "
-            "Keras is imported."
-        )
-    import tensorflow as tf
-
-    return tf
+from keras_prune_nas.nao import gradients
 
 
 def validate_model_parameters(
@@ -106,7 +93,7 @@ class NAOModel:
             embedding_size, hidden_size, predictor_hidden, predictor_layers,
             trade_off, learning_rate, weight_decay, clip_norm,
         )
-        self.tf = require_tensorflow_backend()
+        gradients.require_supported_backend()
         self.codec = codec
         self.trade_off = float(trade_off)
         self.start_token = codec.vocabulary_size  # the decoder's first input
@@ -142,7 +129,7 @@ class NAOModel:
             global_clipnorm=clip_norm,
         )
         self._build()
-        self._train_step = self.tf.function(self._train_step_eager, reduce_retracing=True)
+        self._train_step = gradients.make_train_step(self._loss, self.variables, self.optimizer)
 
     def _build(self):
         tokens = np.zeros((1, self.codec.length), dtype="int32")
@@ -206,22 +193,21 @@ class NAOModel:
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-    def _train_step_eager(self, tokens, targets, masks):
-        tf = self.tf
-        with tf.GradientTape() as tape:
-            outputs, embedding = self.encode_outputs(tokens)
-            predicted = self.predict_from_outputs(outputs)
-            prediction_loss = tf.reduce_mean(tf.square(predicted - targets))
-            logits = self._decoder_logits(outputs, embedding, tokens)
-            # The decoder learns only among the tokens allowed where it stands.
-            logits = tf.where(masks, logits, tf.fill(tf.shape(logits), -1e9))
-            decoder_loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tokens, logits=logits)
-            )
-            loss = self.trade_off * prediction_loss + (1 - self.trade_off) * decoder_loss
-        gradients = tape.gradient(loss, self.variables)
-        self.optimizer.apply_gradients(zip(gradients, self.variables))
-        return prediction_loss, decoder_loss
+    def _loss(self, tokens, targets, masks):
+        """trade_off * predictor MSE + (1 - trade_off) * decoder NLL, and the
+        two parts."""
+        ops = keras.ops
+        outputs, embedding = self.encode_outputs(tokens)
+        predicted = self.predict_from_outputs(outputs)
+        prediction_loss = ops.mean(ops.square(predicted - targets))
+        logits = self._decoder_logits(outputs, embedding, tokens)
+        # The decoder learns only among the tokens allowed where it stands.
+        logits = ops.where(masks, logits, ops.full_like(logits, -1e9))
+        decoder_loss = ops.mean(
+            ops.sparse_categorical_crossentropy(tokens, logits, from_logits=True)
+        )
+        loss = self.trade_off * prediction_loss + (1 - self.trade_off) * decoder_loss
+        return loss, (prediction_loss, decoder_loss)
 
     def token_masks(self, tokens):
         """For each sequence and position, the tokens allowed there (bool)."""
@@ -270,13 +256,8 @@ class NAOModel:
     # ------------------------------------------------------------------
     def moved_outputs(self, tokens, step_size):
         """Encoder outputs moved `step_size` along the predictor's gradient."""
-        tf = self.tf
         outputs, _ = self.encode_outputs(np.asarray(tokens, dtype="int32"))
-        outputs = tf.convert_to_tensor(outputs)
-        with tf.GradientTape() as tape:
-            tape.watch(outputs)
-            predicted = tf.reduce_sum(self.predict_from_outputs(outputs))
-        gradient = tape.gradient(predicted, outputs)
+        gradient = gradients.input_gradient(self.predict_from_outputs, outputs)
         return _l2_normalize(outputs + step_size * gradient)
 
     def decode(self, outputs):

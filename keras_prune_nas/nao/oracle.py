@@ -21,11 +21,53 @@ from keras_prune_nas import checks
 from keras_prune_nas.nao.policy import TARGET_MODES
 from keras_prune_nas.nao.policy import NAOPolicy
 from keras_prune_nas.oracle import PruneOracle
+from keras_prune_nas.oracle import start_sampling_at
 from keras_prune_nas.tuner import RoundSearch
 
-PROPOSAL_MODES = ("gradient", "wide")
+PROPOSAL_MODES = ("wide", "gradient", "paper")
 # How many of the best architectures lend their neighbours in "wide" mode.
 NEIGHBOUR_SEEDS = 15
+# "paper" follows the reference code (renqianluo/NAO_pytorch, NAO_V1
+# train_search.py): proposals start from the best 100 of a pool of 600 (the
+# same sixth of the pool here, at most `top_k`), no random share, and the
+# model trains 1,000 epochs per generation without weight decay, its
+# predictor one sigmoid unit on the embedding (no hidden layer).
+PAPER_SEED_SHARE = 1 / 6
+PAPER_DEFAULTS = {"random_share": 0.0, "model_epochs": 1000,
+                  "model_options": {"predictor_layers": 0, "weight_decay": 0.0}}
+DEFAULTS = {"random_share": 0.2, "model_epochs": 200, "model_options": {}}
+
+
+def resolve_proposal_settings(proposals, random_share, model_epochs, model_options):
+    """`(random_share, model_epochs, model_options)` with what was left None
+    filled in for `proposals` (the paper's own for "paper")."""
+    defaults = PAPER_DEFAULTS if proposals == "paper" else DEFAULTS
+    return (
+        defaults["random_share"] if random_share is None else random_share,
+        defaults["model_epochs"] if model_epochs is None else model_epochs,
+        {**defaults["model_options"], **(model_options or {})},
+    )
+
+
+def proposal_seeds(targets, top_k, proposals):
+    """Indices of the evaluated architectures proposals start from, best
+    first: the best `top_k`, or for "paper" the best sixth of them (at
+    least one, at most `top_k`)."""
+    order = np.argsort(-np.asarray(targets, dtype=float), kind="stable")
+    if proposals == "paper":
+        top_k = min(top_k, max(1, int(np.ceil(PAPER_SEED_SHARE * len(order)))))
+    return order[:top_k]
+
+
+def step_sizes(proposals, max_step_size):
+    """The gradient steps tried, in order: 1, 2, 3, ... for "paper" (as the
+    reference code grows them), 1, 2, 4, ... otherwise; none above
+    `max_step_size`."""
+    step, steps = 1.0, []
+    while step <= max_step_size:
+        steps.append(step)
+        step = step + 1 if proposals == "paper" else step * 2
+    return steps
 
 
 def propose_architectures(
@@ -45,29 +87,30 @@ def propose_architectures(
         seed: Seed of the model's weights and of its training order.
 
     Returns:
-        A list of hyperparameter values, none of them among `evaluated`,
-        best first for "wide" (by the predictor), in the order found for
-        "gradient" (smallest step first).
+        A list of `(values, origin)`, none of the values among `evaluated`;
+        `origin` is "decoded" (a gradient step decoded) or "neighbour" (a
+        one-edit neighbour of one of the best, "wide" only). Best first for
+        "wide" (by the predictor), in the order found otherwise (smallest
+        step first).
     """
     from keras_prune_nas.nao.codec import SearchSpaceCodec
     from keras_prune_nas.nao.model import NAOModel
 
     codec = SearchSpaceCodec(hyperparameters)
     tokens = np.array([codec.encode(values) for values in evaluated])
-    targets = np.asarray(targets, dtype=float)
     model = NAOModel(codec, seed=seed, **(model_options or {}))
-    model.fit(tokens, targets, epochs=model_epochs, seed=seed)
-    best = tokens[np.argsort(-targets, kind="stable")[:top_k]]
+    model.fit(tokens, np.asarray(targets, dtype=float), epochs=model_epochs, seed=seed)
+    best = tokens[proposal_seeds(targets, top_k, proposals)]
     seen = {tuple(row) for row in tokens}
     found = []
-    step = 1.0
     # The paper's decoding: steps of growing size until enough are new.
-    while len(found) < count and step <= max_step_size:
+    for step in step_sizes(proposals, max_step_size):
+        if len(found) >= count:
+            break
         for proposal in model.propose(best, step):
             if tuple(proposal) not in seen:
                 seen.add(tuple(proposal))
-                found.append(proposal)
-        step *= 2
+                found.append((proposal, "decoded"))
     if proposals == "wide":
         # Widened: the one-edit neighbours of the best join the decoded
         # architectures, and the predictor ranks them all.
@@ -75,17 +118,31 @@ def propose_architectures(
             for neighbour in codec.neighbours([int(token) for token in row]):
                 if tuple(neighbour) not in seen:
                     seen.add(tuple(neighbour))
-                    found.append(neighbour)
+                    found.append((neighbour, "neighbour"))
         if found:
-            scores = model.predict(np.array(found))
+            scores = model.predict(np.array([row for row, _ in found]))
             found = [found[i] for i in np.argsort(-scores, kind="stable")]
-    return [codec.decode(row) for row in found[:count]]
+    return [(codec.decode(row), origin) for row, origin in found[:count]]
+
+
+def sampling_stream_start(seed):
+    """Where the sampler of an NAO search seeded `seed` starts its stream.
+
+    keras_tuner's samplers draw the value at position p of their stream from
+    `random.Random(p)`, starting at `seed`, so searches seeded s and s + k
+    (k values per candidate) would sample nearly the same candidates. An NAO
+    search starts at a position hashed from its seed instead, anywhere in
+    [1, 2**31): two seeds share no more candidates than two independent
+    random draws do.
+    """
+    state = np.random.SeedSequence(int(seed)).generate_state(1, dtype=np.uint32)[0]
+    return int(state % (2**31 - 1)) + 1
 
 
 def make_nao_policy(
     space, max_trials, seed=None, cull_fraction=0.15, min_survivors=10,
-    generation_size=25, random_share=0.2, top_k=100, proposals="wide",
-    max_step_size=50.0, model_epochs=200, model_options=None, targets="rank",
+    generation_size=25, random_share=None, top_k=100, proposals="wide",
+    max_step_size=50.0, model_epochs=None, model_options=None, targets="rank",
     background=False,
 ):
     """An `NAOPolicy` whose proposals come from an NAO model over `space`.
@@ -104,23 +161,26 @@ def make_nao_policy(
     """
     checks.require_int("generation_size", generation_size, 2,
                        "the most candidates one generation holds")
+    checks.require_choice("proposals", proposals, PROPOSAL_MODES,
+                          "NAO's decoded gradient steps and ranked neighbours, "
+                          "decoded steps alone, or the paper's procedure")
+    random_share, model_epochs, model_options = resolve_proposal_settings(
+        proposals, random_share, model_epochs, model_options
+    )
     checks.require_number("random_share", random_share,
                           "the share of each later generation sampled at random",
                           minimum=0, maximum=1)
     checks.require_int("top_k", top_k, 1, "the best architectures proposals start from")
-    checks.require_choice("proposals", proposals, PROPOSAL_MODES,
-                          "decoded gradient steps only, or also ranked neighbours")
     checks.require_number("max_step_size", max_step_size, "the largest gradient step",
                           minimum=0, exclusive=True)
     checks.require_int("model_epochs", model_epochs, 1,
                        "epochs the NAO model trains per generation")
     checks.require_choice("targets", targets, TARGET_MODES,
                           "what the predictor learns from the evaluated candidates")
+    from keras_prune_nas.nao.gradients import require_supported_backend
     from keras_prune_nas.nao.model import model_option_defaults
-    from keras_prune_nas.nao.model import require_tensorflow_backend
     from keras_prune_nas.nao.model import validate_model_parameters
 
-    model_options = dict(model_options or {})
     defaults = model_option_defaults()
     unknown = set(model_options) - set(defaults)
     if unknown:
@@ -129,7 +189,7 @@ def make_nao_policy(
             f"takes {sorted(defaults)}."
         )
     validate_model_parameters(**{**defaults, **model_options})
-    require_tensorflow_backend()
+    require_supported_backend()
 
     def propose(evaluated, targets_, count):
         return propose_architectures(
@@ -179,29 +239,44 @@ class NAOOracle(PruneOracle):
     """Neural Architecture Optimization feeding the per-epoch cull.
 
     Args:
-        objective, max_trials, seed, hyperparameters, allow_new_entries,
+        objective, max_trials, hyperparameters, allow_new_entries,
         tune_new_entries, max_retries_per_trial,
         max_consecutive_failed_trials, cull_fraction, min_survivors,
         epochs_per_round, patience, rank_by, lease_timeout,
         complexity_penalty, clock: As for `PruneOracle`; `max_trials` is
             the number of candidates over all generations.
+        seed: Optional integer >= 1, the random seed: the same seed samples
+            the same random candidates and seeds the NAO model alike. Unlike
+            keras_tuner's oracles (whose sampler starts at the seed and
+            advances by one per value, so seeds s and s + 1 sample nearly
+            the same candidates), any two seeds sample independently.
         generation_size: Integer >= 2, the most candidates a generation
             holds: `max_trials` is split into `ceil(max_trials /
             generation_size)` generations of nearly equal size (150 into six
             of 25, 30 into two of 15). Defaults to 25, the size measured on
             NAS-Bench-201.
         random_share: Float in [0, 1], the share of each later generation
-            sampled at random. Defaults to 0.2.
+            sampled at random. Defaults to 0.2 (0 for "paper").
         top_k: Integer >= 1, how many of the best evaluated architectures
-            the proposals start from. Defaults to 100.
-        proposals: "gradient" (the paper's: decode gradient steps of growing
-            size from the top k) or "wide" (those decoded architectures
-            plus every one-edit neighbour of the top k, all ranked by the
-            predictor). Defaults to "wide".
+            the proposals start from (for "paper", the best sixth of the
+            pool, at most this many). Defaults to 100.
+        proposals: What a generation's proposals are. "wide" (the default):
+            predictor-guided local search fed by the NAO model: the
+            architectures decoded from gradient steps (1, 2, 4, ...) from
+            the top k, together with every one-edit neighbour of the best
+            15, all ranked by the predictor; most proposals are usually
+            neighbours, which `generation_history` counts. "gradient": the
+            decoded gradient steps alone. "paper": the procedure of the NAO
+            paper's reference code as the codec allows: decoded steps 1, 2,
+            3, ... from the best sixth of the pool, no random share, the
+            model trained 1,000 epochs per generation with a one-unit
+            predictor and no weight decay (its symmetric augmentation swaps
+            the two inputs of a cell's node, a symmetry a keras_tuner space
+            does not declare, so it is left out).
         max_step_size: Float > 0, the largest gradient step tried.
             Defaults to 50.
         model_epochs: Integer >= 1, epochs the NAO model trains per
-            generation. Defaults to 200.
+            generation. Defaults to 200 (1,000 for "paper").
         model_options: Optional dict of `NAOModel` arguments
             (`embedding_size`, `hidden_size`, `trade_off`, ...).
         targets: What the predictor learns: "rank" (every ended candidate
@@ -231,11 +306,11 @@ class NAOOracle(PruneOracle):
         lease_timeout=60,
         complexity_penalty=0.0,
         generation_size=25,
-        random_share=0.2,
+        random_share=None,
         top_k=100,
         proposals="wide",
         max_step_size=50.0,
-        model_epochs=200,
+        model_epochs=None,
         model_options=None,
         targets="rank",
         clock=time.monotonic,
@@ -262,12 +337,15 @@ class NAOOracle(PruneOracle):
             clock=clock, policy=policy,
         )
         self.generation_size = generation_size
-        self.random_share = random_share
+        self.random_share, self.model_epochs, self.model_options = resolve_proposal_settings(
+            proposals, random_share, model_epochs, model_options
+        )
         self.top_k = top_k
         self.proposals = proposals
         self.max_step_size = max_step_size
-        self.model_epochs = model_epochs
-        self.model_options = dict(model_options or {})
+        # Seeds s and s + 1 sample independent first generations (see
+        # `sampling_stream_start`); a resumed search restores its position.
+        start_sampling_at(self, sampling_stream_start(self.seed))
         self.targets = targets
 
     # The policy's record, as the README and the benchmarks read it.
@@ -362,11 +440,11 @@ class NAOSearch(RoundSearch):
         lease_timeout=60,
         complexity_penalty=0.0,
         generation_size=25,
-        random_share=0.2,
+        random_share=None,
         top_k=100,
         proposals="wide",
         max_step_size=50.0,
-        model_epochs=200,
+        model_epochs=None,
         model_options=None,
         targets="rank",
         **kwargs,

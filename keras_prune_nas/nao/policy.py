@@ -26,7 +26,9 @@ from keras_prune_nas.engine import CullPolicy
 
 TARGET_MODES = ("rank", "score")
 
-Propose = Callable[[List[dict], np.ndarray, int], List[dict]]
+# propose(values, targets, count) -> [(values, origin), ...]: new
+# architectures and where each came from ("decoded", "neighbour", ...).
+Propose = Callable[[List[dict], np.ndarray, int], List[Tuple[dict, str]]]
 
 
 def generation_sizes(max_trials: int, generation_size: int) -> List[int]:
@@ -97,8 +99,10 @@ class NAOPolicy(CullPolicy):
         generation_size: The most candidates one generation holds.
         random_share: The share of each later generation sampled at random.
         targets: "rank" or "score": what the predictor learns (`evaluated`).
-        propose: `propose(values, targets, count) -> [values, ...]`: new
-            architectures from the evaluated ones and their targets.
+        propose: `propose(values, targets, count) -> [(values, origin),
+            ...]`: new architectures from the evaluated ones and their
+            targets, each with where it came from (a short word the
+            generation history counts, e.g. "decoded" or "neighbour").
         options: Further parameters a run must keep (checked on resume).
         background: Compute each generation's proposals in a thread. The NAO
             model trains for seconds to minutes; meanwhile the engine answers
@@ -132,7 +136,8 @@ class NAOPolicy(CullPolicy):
         # trial_id -> generation, and "nao" (proposed) or "random"
         self.generation_of: dict = {}
         self.origin_of: dict = {}
-        # One entry per generation: proposed, random, NAO seconds.
+        # One entry per generation: proposed (and by origin), random, NAO
+        # seconds.
         self.generation_history: List[dict] = []
 
     def selection_rounds(self, max_candidates: int) -> int:
@@ -201,13 +206,17 @@ class NAOPolicy(CullPolicy):
             work()
         return thread, result
 
-    def start_generation(self, engine, size: int, proposed: List[dict],
+    def start_generation(self, engine, size: int, proposed: List[Tuple[dict, str]],
                          seconds: float) -> bool:
         self.generation += 1
-        self.queued = list(proposed)
+        self.queued = [values for values, _ in proposed]
+        origins: dict = {}
+        for _, origin in proposed:
+            origins[origin] = origins.get(origin, 0) + 1
         self.generation_history.append(
             {"generation": self.generation, "proposed": len(proposed),
-             "random": size - len(proposed), "nao_seconds": round(seconds, 2)}
+             "origins": origins, "random": size - len(proposed),
+             "nao_seconds": round(seconds, 2)}
         )
         message = (
             f"NAO generation {self.generation + 1} of {self.generations}: "
