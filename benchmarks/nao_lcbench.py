@@ -25,6 +25,13 @@ seeds, then for each method the mean over tasks and the tasks it won, tied
 (mean regrets within --tie points) and lost against random, and the epochs
 each method trained.
 
+Runs are seeded 1..--seeds and independent of each other: the sampler of
+seed s starts at a position hashed from s (as `NAOSearch`'s does), the same
+for every method of that seed, so generation 0 is the same candidates for
+NAO and random. Each run's record (the accuracy of every epoch trained) is
+written to --results as it finishes (`<task>/<method>_<seed>.json`) and
+read back instead of run again, so the study can span sessions.
+
     pip install -e ".[lcbench]"      # onnxruntime
     python benchmarks/nao_lcbench.py --seeds 10          # max_trials 75: three generations
     python benchmarks/nao_lcbench.py --tasks 3945,7593 --seeds 2 --max-trials 50
@@ -42,15 +49,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
+from keras_prune_nas import files  # noqa: E402
 from keras_prune_nas.engine import RoundEngine  # noqa: E402
 from keras_prune_nas.engine import play  # noqa: E402
 from keras_prune_nas.nao.oracle import distinct_sampler  # noqa: E402
 from keras_prune_nas.nao.oracle import make_nao_policy  # noqa: E402
+from keras_prune_nas.nao.oracle import sampling_stream_start  # noqa: E402
 
 DEFAULT_DATA = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
     "lcbench_surrogate",
 )
+DEFAULT_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                               "nao_lcbench")
 # The surrogate's continuous inputs after the epoch, in its order.
 CONFIG_NAMES = ("batch_size", "learning_rate", "momentum", "weight_decay",
                 "num_layers", "max_units", "max_dropout")
@@ -129,7 +140,7 @@ def run(method, surrogate, max_trials, seed):
     policy = make_nao_policy(lambda: space, max_trials, seed=seed, **VARIANTS[method])
     engine = RoundEngine(policy, max_candidates=max_trials, direction="max",
                          name="NAOSearch")
-    engine.sample = distinct_sampler(space, seed, engine.population)
+    engine.sample = distinct_sampler(space, sampling_stream_start(seed), engine.population)
     engine.set_epochs(TRAINED_EPOCHS)
     curves = {}
     trained = []
@@ -144,6 +155,23 @@ def run(method, surrogate, max_trials, seed):
     return trained
 
 
+def stored_run(results, task, method, seed, max_trials, compute):
+    """The accuracies of a run: read from its record under `results`, or
+    computed by `compute()` and recorded there ('' keeps no record)."""
+    path = results and os.path.join(results, str(task), f"{method}_{seed}.json")
+    if path and os.path.exists(path):
+        with open(path) as stored:
+            record = json.load(stored)
+        if record["max_trials"] == max_trials:
+            return record["trained"]
+    trained = compute()
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        files.atomic_write_json(path, {"task": task, "method": method, "seed": seed,
+                                       "max_trials": max_trials, "trained": trained})
+    return trained
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_DATA)
@@ -155,6 +183,8 @@ def main(argv=None):
                         + "; each is compared with random")
     parser.add_argument("--max-trials", type=int, default=75)
     parser.add_argument("--reference", type=int, default=10000)
+    parser.add_argument("--results", default=DEFAULT_RESULTS,
+                        help="where each run's record is kept ('' keeps none)")
     parser.add_argument("--tie", type=float, default=0.05,
                         help="mean regrets closer than this (points) are a tie")
     args = parser.parse_args(argv)
@@ -189,10 +219,11 @@ def main(argv=None):
         surrogate = Surrogate(args.data, task)
         reference = reference_accuracy(surrogate, args.reference)
         regrets = {method: [] for method in methods}
-        for seed in range(args.seeds):
+        for seed in range(1, args.seeds + 1):
             trained = {}
             for method in methods:
-                trained[method] = run(method, surrogate, args.max_trials, seed)
+                trained[method] = stored_run(args.results, task, method, seed, args.max_trials,
+                                             lambda: run(method, surrogate, args.max_trials, seed))
                 epochs[method].append(len(trained[method]))
             budget = min(len(found) for found in trained.values())
             budgets.append(budget)

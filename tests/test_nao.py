@@ -538,15 +538,20 @@ def test_lcbench_surrogate_curves_skip_the_untrained_epoch():
 
 
 @needs_surrogate
-def test_lcbench_benchmark_compares_at_one_budget(capsys):
+def test_lcbench_benchmark_compares_at_one_budget(capsys, tmp_path):
     module = load_benchmark("nao_lcbench")
-    assert module.main([
-        "--data", SURROGATE, "--tasks", "3945,7593", "--seeds", "1", "--max-trials", "20",
-        "--reference", "200",
-    ]) == 0
+    arguments = ["--data", SURROGATE, "--tasks", "3945,7593", "--seeds", "1",
+                 "--max-trials", "20", "--reference", "200", "--results", str(tmp_path)]
+    assert module.main(arguments) == 0
     output = capsys.readouterr().out
-    assert len(re.findall(r"^task=\d+ reference=\S+ nao_regret=\S+ random_regret=\S+$",
-                          output, re.M)) == 2
+    lines = re.findall(r"^task=\d+ reference=\S+ nao_regret=\S+ random_regret=\S+$",
+                       output, re.M)
+    assert len(lines) == 2
     summary = re.search(r"^mean_regret nao=\S+ random=\S+ tasks=2 won=(\d) tied=(\d) lost=(\d)$",
                         output, re.M)
     assert summary and sum(map(int, summary.groups())) == 2
+    # Every run was recorded; a second call reads the records back.
+    assert sorted(os.listdir(tmp_path / "3945")) == ["nao_1.json", "random_1.json"]
+    assert module.main(arguments) == 0
+    again = capsys.readouterr().out
+    assert re.findall(r"^task=.*$", again, re.M) == lines
