@@ -130,6 +130,7 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
             "search_seed": compare.search_seed(seed), "trials": trials, "epochs": epochs,
             "batch_size": batch_size, "backend": keras.backend.backend(),
             "intra_op_threads": os.environ.get("TF_NUM_INTRAOP_THREADS", "default"),
+            "batch_norm_momentum": hypermodel.search_space.batch_norm_momentum,
             "wall_seconds": round(wall, 2), "test_reading_seconds": round(reading[0], 2),
             "best_trial": best.trial_id, "test_accuracy": test_accuracy,
             "epochs_trained": sum(len(c["val"]) for c in candidates.values()),
