@@ -60,7 +60,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1, help="of the initial weights")
-    parser.add_argument("--results", default=DEFAULT_RESULTS)
+    parser.add_argument("--results", default=os.path.join(DEFAULT_RESULTS, "bn_momentum_0.99"),
+                        help="the attribution records to take the candidates from (by "
+                        "default those run with Keras' momentum 0.99)")
     args = parser.parse_args(argv)
     momenta = [float(m) for m in args.momenta.split(",")]
     candidates = [c for c in attribution_candidates(args.dataset, 30, args.results)

@@ -71,6 +71,19 @@ def test_search_space_overrides_are_respected():
         assert hp.get("activation") == "tanh"
 
 
+@pytest.mark.parametrize("momentum", [None, 0.99])
+def test_batch_normalization_uses_the_spaces_momentum(momentum):
+    space = kpn.SearchSpace(batch_norm=(True,), **({} if momentum is None else
+                                                    {"batch_norm_momentum": momentum}))
+    for input_shape in ((64,), (40, 1)):
+        hypermodel = kpn.NASHyperModel(input_shape, 10, search_space=space)
+        for hp, model in sampled_models(hypermodel, 2):
+            layers = [layer for layer in model.layers
+                      if isinstance(layer, keras.layers.BatchNormalization)]
+            assert layers and hp.get("batch_norm") is True
+            assert {layer.momentum for layer in layers} == {momentum or 0.9}
+
+
 def test_max_params_rejects_oversized_candidates():
     space = kpn.SearchSpace(units=(512, 512), dense_layers=(3, 3))
     hypermodel = kpn.NASHyperModel((64,), 10, search_space=space, max_params=1000)
@@ -91,6 +104,8 @@ def test_max_params_rejects_oversized_candidates():
         ({"optimizers": ("adam", "lbfgs")}, "unknown choices"),
         ({"kernel_sizes": (0,)}, "kernel_sizes"),
         ({"poolings": ("max", "median")}, "unknown choices"),
+        ({"batch_norm_momentum": 1.0}, "batch_norm_momentum"),
+        ({"batch_norm_momentum": 0}, "batch_norm_momentum"),
     ],
 )
 def test_search_space_rejects_empty_or_bad_ranges(kwargs, message):
