@@ -25,8 +25,6 @@ from keras_prune_nas.oracle import start_sampling_at
 from keras_prune_nas.tuner import RoundSearch
 
 PROPOSAL_MODES = ("wide", "gradient", "paper")
-# How many of the best architectures lend their neighbours in "wide" mode.
-NEIGHBOUR_SEEDS = 15
 # "paper" follows the reference code (renqianluo/NAO_pytorch, NAO_V1
 # train_search.py): proposals start from the best 100 of a pool of 600 (the
 # same sixth of the pool here, at most `top_k`), no random share, and the
@@ -73,6 +71,7 @@ def step_sizes(proposals, max_step_size):
 def propose_architectures(
     hyperparameters, evaluated, targets, count, top_k=100, proposals="wide",
     max_step_size=50.0, model_epochs=200, model_options=None, seed=0,
+    neighbour_seeds=15,
 ):
     """New architectures, proposed by an NAO model trained on evaluated ones.
 
@@ -82,8 +81,8 @@ def propose_architectures(
         targets: Their targets in [0, 1] (higher is better).
         count: How many new architectures to return (fewer if fewer are
             found).
-        top_k, proposals, max_step_size, model_epochs, model_options: As
-            for `NAOOracle`.
+        top_k, proposals, max_step_size, model_epochs, model_options,
+            neighbour_seeds: As for `NAOOracle`.
         seed: Seed of the model's weights and of its training order.
 
     Returns:
@@ -114,7 +113,7 @@ def propose_architectures(
     if proposals == "wide":
         # Widened: the one-edit neighbours of the best join the decoded
         # architectures, and the predictor ranks them all.
-        for row in best[:NEIGHBOUR_SEEDS]:
+        for row in best[:neighbour_seeds]:
             for neighbour in codec.neighbours([int(token) for token in row]):
                 if tuple(neighbour) not in seen:
                     seen.add(tuple(neighbour))
@@ -143,7 +142,7 @@ def make_nao_policy(
     space, max_trials, seed=None, cull_fraction=0.15, min_survivors=10,
     generation_size=25, random_share=None, top_k=100, proposals="wide",
     max_step_size=50.0, model_epochs=None, model_options=None, targets="rank",
-    background=False,
+    neighbour_seeds=15, background=False,
 ):
     """An `NAOPolicy` whose proposals come from an NAO model over `space`.
 
@@ -155,7 +154,7 @@ def make_nao_policy(
             (a function: a tuner's space can grow while it searches).
         max_trials, seed, cull_fraction, min_survivors, generation_size,
         random_share, top_k, proposals, max_step_size, model_epochs,
-        model_options, targets: As for `NAOOracle`.
+        model_options, targets, neighbour_seeds: As for `NAOOracle`.
         background: Train the NAO model in a thread, so that an oracle
             answers its workers meanwhile (see `NAOPolicy`).
     """
@@ -173,6 +172,8 @@ def make_nao_policy(
     checks.require_int("top_k", top_k, 1, "the best architectures proposals start from")
     checks.require_number("max_step_size", max_step_size, "the largest gradient step",
                           minimum=0, exclusive=True)
+    checks.require_int("neighbour_seeds", neighbour_seeds, 1,
+                       "how many of the best lend their one-edit neighbours (\"wide\")")
     checks.require_int("model_epochs", model_epochs, 1,
                        "epochs the NAO model trains per generation")
     checks.require_choice("targets", targets, TARGET_MODES,
@@ -195,14 +196,15 @@ def make_nao_policy(
         return propose_architectures(
             space(), evaluated, targets_, count, top_k=top_k, proposals=proposals,
             max_step_size=max_step_size, model_epochs=model_epochs,
-            model_options=model_options, seed=seed or 0,
+            model_options=model_options, seed=seed or 0, neighbour_seeds=neighbour_seeds,
         )
 
     return NAOPolicy(
         max_trials, cull_fraction=cull_fraction, min_survivors=min_survivors,
         generation_size=generation_size, random_share=random_share, targets=targets,
         propose=propose, background=background,
-        options={"top_k": top_k, "proposals": proposals, "max_step_size": max_step_size},
+        options={"top_k": top_k, "proposals": proposals, "max_step_size": max_step_size,
+                 "neighbour_seeds": neighbour_seeds},
     )
 
 
@@ -284,6 +286,9 @@ class NAOOracle(PruneOracle):
             trained longer, ties by score; scaled to [0, 1]) or "score" (the
             reference code's: best scores min-max normalised, however long
             each trained). Defaults to "rank" (see the README's ablation).
+        neighbour_seeds: Integer >= 1, for "wide": how many of the best
+            evaluated architectures lend their one-edit neighbours to the
+            ranked proposals. Defaults to 15.
     """
 
     search_name = "NAOSearch"
@@ -313,6 +318,7 @@ class NAOOracle(PruneOracle):
         model_epochs=None,
         model_options=None,
         targets="rank",
+        neighbour_seeds=15,
         clock=time.monotonic,
     ):
         checks.require_int(
@@ -323,7 +329,8 @@ class NAOOracle(PruneOracle):
             cull_fraction=cull_fraction, min_survivors=min_survivors,
             generation_size=generation_size, random_share=random_share, top_k=top_k,
             proposals=proposals, max_step_size=max_step_size, model_epochs=model_epochs,
-            model_options=model_options, targets=targets, background=True,
+            model_options=model_options, targets=targets,
+            neighbour_seeds=neighbour_seeds, background=True,
         )
         super().__init__(
             objective=objective, max_trials=max_trials, seed=seed,
@@ -343,6 +350,7 @@ class NAOOracle(PruneOracle):
         self.top_k = top_k
         self.proposals = proposals
         self.max_step_size = max_step_size
+        self.neighbour_seeds = neighbour_seeds
         # Seeds s and s + 1 sample independent first generations (see
         # `sampling_stream_start`); a resumed search restores its position.
         start_sampling_at(self, sampling_stream_start(self.seed))
@@ -406,7 +414,8 @@ class NAOSearch(RoundSearch):
         epochs_per_round, patience, rank_by, lease_timeout,
         complexity_penalty: As for `PruneSearch`.
         generation_size, random_share, top_k, proposals, max_step_size,
-        model_epochs, model_options, targets: As for `NAOOracle`.
+        model_epochs, model_options, targets, neighbour_seeds: As for
+            `NAOOracle`.
         **kwargs: As for `RoundSearch` (`batch_size_schedule`,
             `max_live_models`, `directory`, `project_name`, ...).
 
@@ -447,6 +456,7 @@ class NAOSearch(RoundSearch):
         model_epochs=None,
         model_options=None,
         targets="rank",
+        neighbour_seeds=15,
         **kwargs,
     ):
         oracle = NAOOracle(
@@ -461,6 +471,7 @@ class NAOSearch(RoundSearch):
             generation_size=generation_size, random_share=random_share, top_k=top_k,
             proposals=proposals, max_step_size=max_step_size,
             model_epochs=model_epochs, model_options=model_options, targets=targets,
+            neighbour_seeds=neighbour_seeds,
         )
         self.seed = seed
         super().__init__(oracle, hypermodel, **kwargs)
