@@ -132,10 +132,14 @@ class NAOModel:
         self._train_step = gradients.make_train_step(self._loss, self.variables, self.optimizer)
 
     def _build(self):
-        tokens = np.zeros((1, self.codec.length), dtype="int32")
-        outputs, embedding = self.encode_outputs(tokens)
-        self.predict_from_outputs(outputs)
-        self._decoder_logits(outputs, embedding, tokens)
+        embedding_size = self.embedding.output_dim
+        hidden_size = self.encoder.units
+        self.embedding.build((None, self.codec.length))
+        self.encoder.build((None, self.codec.length, embedding_size))
+        self.predictor.build((None, hidden_size))
+        self.decoder_cell.build((None, embedding_size))
+        self.attention_combine.build((None, 2 * hidden_size))
+        self.output_layer.build((None, hidden_size))
         self.variables = (
             self.embedding.trainable_variables
             + self.encoder.trainable_variables
@@ -145,6 +149,12 @@ class NAOModel:
             + self.output_layer.trainable_variables
         )
         self.optimizer.build(self.variables)
+        self._predict = gradients.compile_function(
+            lambda tokens: self.predict_from_outputs(self.encode_outputs(tokens)[0]),
+            self.variables,
+        )
+        self._moved_outputs = gradients.compile_function(self._moved_outputs_of, self.variables)
+        self._decoder_step = gradients.compile_function(self._decoder_step_of, self.variables)
 
     # ------------------------------------------------------------------
     # Forward passes
@@ -163,8 +173,7 @@ class NAOModel:
 
     def predict(self, tokens):
         """Predicted performance of architectures (a NumPy vector)."""
-        outputs, _ = self.encode_outputs(np.asarray(tokens, dtype="int32"))
-        return keras.ops.convert_to_numpy(self.predict_from_outputs(outputs))
+        return keras.ops.convert_to_numpy(self._predict(np.asarray(tokens, dtype="int32")))
 
     def _attend(self, hidden, outputs):
         ops = keras.ops
@@ -193,19 +202,19 @@ class NAOModel:
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-    def _loss(self, tokens, targets, masks):
+    def _loss(self, tokens, targets, masks, weights):
         """trade_off * predictor MSE + (1 - trade_off) * decoder NLL, and the
-        two parts."""
+        two parts; rows of weight 0 (a batch's padding) count for nothing."""
         ops = keras.ops
         outputs, embedding = self.encode_outputs(tokens)
         predicted = self.predict_from_outputs(outputs)
-        prediction_loss = ops.mean(ops.square(predicted - targets))
+        total = ops.sum(weights)
+        prediction_loss = ops.sum(weights * ops.square(predicted - targets)) / total
         logits = self._decoder_logits(outputs, embedding, tokens)
         # The decoder learns only among the tokens allowed where it stands.
         logits = ops.where(masks, logits, ops.full_like(logits, -1e9))
-        decoder_loss = ops.mean(
-            ops.sparse_categorical_crossentropy(tokens, logits, from_logits=True)
-        )
+        token_losses = ops.sparse_categorical_crossentropy(tokens, logits, from_logits=True)
+        decoder_loss = ops.sum(weights[:, None] * token_losses) / (total * self.codec.length)
         loss = self.trade_off * prediction_loss + (1 - self.trade_off) * decoder_loss
         return loss, (prediction_loss, decoder_loss)
 
@@ -242,13 +251,20 @@ class NAOModel:
         masks = self.token_masks(tokens)
         if batch_size is None:
             batch_size = max(64, -(-len(tokens) // 4))
+        batch_size = min(batch_size, len(tokens))
         rng = np.random.default_rng(seed)
         losses = (float("nan"), float("nan"))
         for _ in range(epochs):
             order = rng.permutation(len(tokens))
             for start in range(0, len(tokens), batch_size):
                 batch = order[start:start + batch_size]
-                losses = self._train_step(tokens[batch], targets[batch], masks[batch])
+                # Every step the same shape, so a compiled step is compiled
+                # once: a short last batch is padded with rows of weight 0.
+                weights = np.ones(batch_size, dtype="float32")
+                if len(batch) < batch_size:
+                    weights[len(batch):] = 0.0
+                    batch = np.concatenate([batch, order[:batch_size - len(batch)]])
+                losses = self._train_step(tokens[batch], targets[batch], masks[batch], weights)
         return tuple(float(value) for value in losses)
 
     # ------------------------------------------------------------------
@@ -256,9 +272,20 @@ class NAOModel:
     # ------------------------------------------------------------------
     def moved_outputs(self, tokens, step_size):
         """Encoder outputs moved `step_size` along the predictor's gradient."""
-        outputs, _ = self.encode_outputs(np.asarray(tokens, dtype="int32"))
+        return self._moved_outputs(np.asarray(tokens, dtype="int32"),
+                                   np.asarray(step_size, dtype="float32"))
+
+    def _moved_outputs_of(self, tokens, step_size):
+        step_size = keras.ops.convert_to_tensor(step_size, "float32")
+        outputs, _ = self.encode_outputs(tokens)
         gradient = gradients.input_gradient(self.predict_from_outputs, outputs)
         return _l2_normalize(outputs + step_size * gradient)
+
+    def _decoder_step_of(self, previous, state, outputs):
+        """One greedy decoding step: the logits of the next token, and the
+        decoder's state after it."""
+        hidden, state = self.decoder_cell(self.embedding(previous), state)
+        return self.output_layer(self._attend(hidden, outputs)), state
 
     def decode(self, outputs):
         """Greedy, masked decoding of per-token outputs into token lists."""
@@ -271,8 +298,8 @@ class NAOModel:
         decoded = [[] for _ in range(count)]
         values = [{} for _ in range(count)]
         for position in range(self.codec.length):
-            hidden, state = self.decoder_cell(self.embedding(previous), state)
-            logits = ops.convert_to_numpy(self.output_layer(self._attend(hidden, outputs)))
+            logits, state = self._decoder_step(previous, state, outputs)
+            logits = ops.convert_to_numpy(logits)
             for row in range(count):
                 allowed = self.codec.allowed_tokens(position, values[row])
                 token = allowed[int(np.argmax(logits[row, allowed]))]
