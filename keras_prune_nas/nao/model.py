@@ -206,6 +206,8 @@ class NAOModel:
         """trade_off * predictor MSE + (1 - trade_off) * decoder NLL, and the
         two parts; rows of weight 0 (a batch's padding) count for nothing."""
         ops = keras.ops
+        targets = ops.convert_to_tensor(targets, "float32")
+        weights = ops.convert_to_tensor(weights, "float32")
         outputs, embedding = self.encode_outputs(tokens)
         predicted = self.predict_from_outputs(outputs)
         total = ops.sum(weights)
