@@ -206,8 +206,8 @@ def test_padding_rows_of_weight_zero_change_no_loss():
     model = NAOModel(codec, seed=0)
     masks = model.token_masks(tokens)
     targets = targets.astype("float32")
-    whole = model._loss(tokens[:3], targets[:3], masks[:3], np.ones(3, "float32"))
-    padded = model._loss(tokens, targets, masks, np.array([1, 1, 1, 0, 0], "float32"))
+    whole = model.loss(tokens[:3], targets[:3], masks[:3], np.ones(3, "float32"))
+    padded = model.loss(tokens, targets, masks, np.array([1, 1, 1, 0, 0], "float32"))
     for left, right in zip([whole[0], *whole[1]], [padded[0], *padded[1]]):
         assert np.isclose(keras.ops.convert_to_numpy(left), keras.ops.convert_to_numpy(right),
                           rtol=1e-5)

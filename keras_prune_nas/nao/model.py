@@ -129,7 +129,7 @@ class NAOModel:
             global_clipnorm=clip_norm,
         )
         self._build()
-        self._train_step = gradients.make_train_step(self._loss, self.variables, self.optimizer)
+        self._train_step = gradients.make_train_step(self.loss, self.variables, self.optimizer)
 
     def _build(self):
         embedding_size = self.embedding.output_dim
@@ -202,7 +202,7 @@ class NAOModel:
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-    def _loss(self, tokens, targets, masks, weights):
+    def loss(self, tokens, targets, masks, weights):
         """trade_off * predictor MSE + (1 - trade_off) * decoder NLL, and the
         two parts; rows of weight 0 (a batch's padding) count for nothing."""
         ops = keras.ops
