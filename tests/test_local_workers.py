@@ -132,8 +132,17 @@ def run(command, **kwargs):
 
 def start(command):
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    # A test run started in the background by a shell (`pytest &`, nohup)
+    # inherits SIGINT ignored, and so would the chief, which would then
+    # never see the test's Ctrl-C: the chief gets the default disposition,
+    # as in a terminal.
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_interrupt_handling)
+
+
+def default_interrupt_handling():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.slow
