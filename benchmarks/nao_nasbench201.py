@@ -148,7 +148,16 @@ def run_nao(table, queries, seed, variant, options=None):
     for entry in policy.generation_history:
         for origin, count in {**entry["origins"], "random": entry["random"]}.items():
             origins[origin] = origins.get(origin, 0) + count
-    return found, origins
+    return found, origins, policy.parameters()
+
+
+def nao_parameters(table, queries, variant, options=None):
+    """The parameters `run_nao` runs `variant` with (a record made with
+    others, e.g. before a default changed, is stale)."""
+    space = table.space()
+    policy = make_nao_policy(lambda: space, queries, min_survivors=queries,
+                             **{**NAO_VARIANTS[variant], **(options or {})})
+    return json.loads(json.dumps(policy.parameters()))
 
 
 def run_bayesian(table, queries, seed, directory):
@@ -270,7 +279,7 @@ def predictor_quality(table, train, held_out, seed, targets="rank", epochs=200):
 def run(table, method, queries, seed, nao_options=None):
     """One run: a record with every query's accuracy, in order."""
     started = time.perf_counter()
-    origins = None
+    origins = parameters = None
     with tempfile.TemporaryDirectory() as directory:
         if method == "random":
             rng = np.random.default_rng(seed)
@@ -284,9 +293,10 @@ def run(table, method, queries, seed, nao_options=None):
         elif method == "bayesian":
             found = run_bayesian(table, queries, seed, directory)
         else:
-            found, origins = run_nao(table, queries, seed, method, nao_options)
+            found, origins, parameters = run_nao(table, queries, seed, method, nao_options)
     return {"method": method, "seed": seed, "queries": queries,
             "nao_options": nao_options if method in NAO_VARIANTS else None,
+            "parameters": parameters,
             "found": [float(value) for value in found], "origins": origins,
             "seconds": round(time.perf_counter() - started, 2)}
 
@@ -296,9 +306,18 @@ def regrets_at(table, found, budgets):
     return {budget: float(table.best - best[min(budget, len(best)) - 1]) for budget in budgets}
 
 
-def records_of(results, backend, method, seeds, queries):
+def is_current(record, queries, nao_options, parameters):
+    """Whether a stored record was made as a run now would be: the same
+    queries, NAO options and (where it kept them) NAO parameters."""
+    return (
+        record["queries"] == queries and record.get("nao_options") == nao_options
+        and (record.get("parameters") is None or record["parameters"] == parameters)
+    )
+
+
+def records_of(results, backend, method, seeds, queries, parameters=None):
     """The stored records of `method` on `backend` for `seeds`, or None if
-    any is missing."""
+    any is missing or stale."""
     records = []
     for seed in seeds:
         path = os.path.join(results, backend, f"{method}_{seed}.json")
@@ -306,7 +325,7 @@ def records_of(results, backend, method, seeds, queries):
             return None
         with open(path) as stored:
             record = json.load(stored)
-        if record["queries"] != queries or record.get("nao_options") is not None:
+        if not is_current(record, queries, None, parameters):
             return None
         records.append(record)
     return records
@@ -356,6 +375,9 @@ def main(argv=None):
     backend = keras.backend.backend()
     seeds = list(range(1, args.seeds + 1))
     regrets = {}
+    parameters = {method: nao_parameters(table, args.queries, method, args.nao_options)
+                  for method in dict.fromkeys(methods + [args.reference])
+                  if method in NAO_VARIANTS}
     for method in dict.fromkeys(methods + [args.reference]):
         records = []
         for seed in seeds:
@@ -365,7 +387,7 @@ def main(argv=None):
                 with open(path) as stored:
                     record = json.load(stored)
                 expected = args.nao_options if method in NAO_VARIANTS else None
-                if record["queries"] != args.queries or record.get("nao_options") != expected:
+                if not is_current(record, args.queries, expected, parameters.get(method)):
                     record = None
             if record is None:
                 record = run(table, method, args.queries, seed, args.nao_options)
@@ -410,7 +432,8 @@ def main(argv=None):
             for method in methods:
                 if method not in NAO_VARIANTS:
                     continue
-                theirs = records_of(args.results, other, method, seeds, args.queries)
+                theirs = records_of(args.results, other, method, seeds, args.queries,
+                                    parameters[method])
                 if theirs is None:
                     continue
                 for budget in budgets:

@@ -16,12 +16,15 @@ import time
 from keras_prune_nas import memory
 from keras_prune_nas.distributed import WorkersGone
 
+# PruneSearch's own default.
+PRUNE_MIN_SURVIVORS = 10
 DEFAULTS = {
     "dataset": "digits",
     "trials": 50,
     "epochs": 20,
     "cull_fraction": 0.15,
-    "min_survivors": 10,
+    # None: the strategy's own (PruneSearch 10, NAOSearch 4 of each generation).
+    "min_survivors": None,
     "grace_epochs": 1,
     "epochs_per_round": 1,
     "patience": 5,
@@ -30,7 +33,8 @@ DEFAULTS = {
     "seed": 0,
     "architecture": "auto",
     "strategy": "prune",
-    "generation_size": 25,
+    # None: NAOSearch's own (10).
+    "generation_size": None,
     "memory_budget": memory.DEFAULT_BUDGET_MIB,
     # None: whatever Keras would use (KERAS_BACKEND, then ~/.keras/keras.json).
     "backend": None,
@@ -64,13 +68,15 @@ def build_parser():
     search.add_argument("--trials", type=int, default=DEFAULTS["trials"],
                         help="candidate architectures, over all generations (max_trials)")
     search.add_argument("--generation-size", type=int, default=DEFAULTS["generation_size"],
-                        help="with --strategy nao: the most candidates per generation")
+                        help="with --strategy nao: the most candidates per generation "
+                        "(default: NAOSearch's, 10)")
     search.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
                         help="most epochs any candidate trains")
     search.add_argument("--cull-fraction", type=float, default=DEFAULTS["cull_fraction"],
                         help="share of survivors dropped after every round")
     search.add_argument("--min-survivors", type=int, default=DEFAULTS["min_survivors"],
-                        help="culling stops when this many are left")
+                        help="culling stops when this many are left (default: 10; "
+                        "with --strategy nao, 4 of each generation)")
     search.add_argument("--epochs-per-round", type=int,
                         default=DEFAULTS["epochs_per_round"],
                         help="epochs between two culls")
@@ -266,6 +272,16 @@ def run_search(args):
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}.")
     keras.utils.set_random_seed(args.seed)
     project_name = args.project_name or splits.name
+    if args.strategy == "nao":
+        from keras_prune_nas.nao.oracle import resolve_proposal_settings
+
+        nao_defaults = resolve_proposal_settings(
+            "wide", generation_size=args.generation_size, min_survivors=args.min_survivors
+        )
+        args.generation_size = nao_defaults["generation_size"]
+        args.min_survivors = nao_defaults["min_survivors"]
+    elif args.min_survivors is None:
+        args.min_survivors = PRUNE_MIN_SURVIVORS
     options = dict(
         objective="val_accuracy",
         max_trials=args.trials,

@@ -74,7 +74,7 @@ def test_search_with_the_nao_strategy(tmp_path, backend):
     out = result.stdout
     assert out.startswith(f"NAOSearch on digits ({backend} backend):")
     assert "generations of 4, 4" in out
-    assert "NAO generation 2 of 2: 3 proposed, 1 random" in out
+    assert "NAO generation 2 of 2: 4 proposed, 0 random" in out
     summary = json.loads((tmp_path / "digits" / "summary.json").read_text())
     assert summary["candidates"] == 8
     assert summary["test_accuracy"] > 0.3

@@ -271,7 +271,7 @@ def play(oracle, stop_after=None):
 
 
 def test_nao_generations_cull_and_learn_where_to_look(tmp_path):
-    oracle = make_nao_oracle(tmp_path)
+    oracle = make_nao_oracle(tmp_path, random_share=0.2)
     play(oracle)
     assert len(oracle.trials) == 40 and oracle.sizes == [20, 20]
     first = [t for t in oracle.start_order if oracle.generation_of[t] == 0]
@@ -340,11 +340,20 @@ def test_paper_proposals_start_from_the_best_sixth_with_linear_steps():
     assert list(proposal_seeds(targets[:3], 100, "paper")) == [2]
     assert step_sizes("paper", 5) == [1, 2, 3, 4, 5]
     assert step_sizes("wide", 50) == [1, 2, 4, 8, 16, 32]
-    assert resolve_proposal_settings("paper", None, None, {"hidden_size": 8}) == (
-        0.0, 1000, {"predictor_layers": 0, "weight_decay": 0.0, "hidden_size": 8})
-    assert resolve_proposal_settings("wide", None, None, None) == (0.2, 200, {})
-    assert resolve_proposal_settings("paper", 0.5, 10, {"weight_decay": 1e-3}) == (
-        0.5, 10, {"predictor_layers": 0, "weight_decay": 1e-3})
+    paper = resolve_proposal_settings("paper", model_options={"hidden_size": 8})
+    assert paper == {
+        "generation_size": 25, "min_survivors": 10, "random_share": 0.0, "local_share": 0.0,
+        "model_epochs": 1000,
+        "model_options": {"predictor_layers": 0, "weight_decay": 0.0, "hidden_size": 8},
+    }
+    assert resolve_proposal_settings("wide", random_share=None, generation_size=None) == {
+        "generation_size": 10, "min_survivors": 4, "random_share": 0.0, "local_share": 0.5,
+        "model_epochs": 200, "model_options": {},
+    }
+    given = resolve_proposal_settings("paper", random_share=0.5, model_epochs=10,
+                                      model_options={"weight_decay": 1e-3}, min_survivors=3)
+    assert (given["random_share"], given["model_epochs"], given["min_survivors"]) == (0.5, 10, 3)
+    assert given["model_options"] == {"predictor_layers": 0, "weight_decay": 1e-3}
 
 
 @pytest.mark.parametrize("proposals, origins", [
@@ -366,6 +375,51 @@ def test_proposals_say_where_they_came_from(proposals, origins):
     found = [tuple(sorted(values.items())) for values, _ in proposed]
     seen = {tuple(sorted(values.items())) for values in evaluated}
     assert len(set(found)) == len(found) and not set(found) & seen
+
+
+def test_local_steps_exhaust_the_best_neighbourhood_before_the_next():
+    from keras_prune_nas.nao.oracle import local_steps
+
+    neighbours = {
+        (0, 0): [(1, 0), (2, 0), (0, 1), (0, 2)],
+        (1, 0): [(0, 0), (2, 0), (1, 1), (1, 2)],
+    }
+
+    def predict(rows):  # prefers large second tokens
+        return [row[1] + 0.1 * row[0] for row in rows]
+
+    evaluated = {(0, 0), (1, 0), (0, 2)}
+    # The best's unevaluated neighbours first, the predictor's favourite
+    # first, then the second best's; nothing evaluated, nothing twice.
+    assert local_steps([(0, 0), (1, 0)], neighbours.get, evaluated, 5, predict) == [
+        (0, 1), (2, 0), (1, 2), (1, 1),
+    ]
+    assert local_steps([(0, 0), (1, 0)], neighbours.get, evaluated, 2, predict) == [
+        (0, 1), (2, 0),
+    ]
+    assert local_steps([(0, 0)], neighbours.get, evaluated, 0, predict) == []
+    # However low the predictor ranks them, the best's neighbours come first.
+    assert local_steps([(0, 0), (1, 0)], neighbours.get, evaluated, 2,
+                       lambda rows: [-row[1] for row in rows]) == [(2, 0), (0, 1)]
+
+
+def test_wide_proposals_with_a_local_share_start_with_the_best_neighbours():
+    from keras_prune_nas.nao.oracle import propose_architectures
+
+    codec = SearchSpaceCodec(nasbench_like_space())
+    tokens, targets = synthetic_pool(codec, 40, seed=4)
+    evaluated = [codec.decode(row) for row in tokens]
+    proposed = propose_architectures(
+        nasbench_like_space(), evaluated, targets, 10, model_epochs=30, local_share=0.5,
+    )
+    origins = [origin for _, origin in proposed]
+    assert origins[:5] == ["local"] * 5 and "local" not in origins[5:]
+    best = [int(token) for token in tokens[int(np.argmax(targets))]]
+    best_neighbours = {tuple(row) for row in codec.neighbours(best)}
+    assert all(tuple(codec.encode(values)) in best_neighbours for values, _ in proposed[:5])
+    found = [tuple(sorted(values.items())) for values, _ in proposed]
+    seen = {tuple(sorted(values.items())) for values in evaluated}
+    assert len(set(found)) == len(found) == 10 and not set(found) & seen
 
 
 def test_nao_state_round_trips_mid_generation(tmp_path):
@@ -390,6 +444,7 @@ def test_nao_state_round_trips_mid_generation(tmp_path):
         ({"generation_size": 1}, "`generation_size` must be an integer >= 2"),
         ({"random_share": 1.5}, "`random_share` must be a number from 0 to 1"),
         ({"top_k": 0}, "`top_k` must be an integer >= 1"),
+        ({"local_share": -0.1}, "`local_share` must be a number from 0 to 1"),
         ({"proposals": "beam"}, "`proposals` must be 'wide', 'gradient' or 'paper'"),
         ({"targets": "both"}, "`targets` must be 'rank' or 'score'"),
         ({"max_step_size": 0}, "`max_step_size` must be a finite number > 0"),
@@ -488,12 +543,12 @@ def test_nasbench201_benchmark_prints_every_method_and_budget(capsys, tmp_path):
         # Regret against the table's best never grows with the budget.
         assert 0 <= found[(method, 30)][0] <= found[(method, 10)][0]
     assert re.search(r"^nao_cost pool=40 proposed=25 seconds=\S+$", output, re.M)
-    # NAO says where its proposals came from: 30 queries are 2 generations
-    # of 15, the second 12 proposed and 3 random.
+    # NAO says where its proposals came from: 30 queries are 3 generations
+    # of 10, the last two proposed, half of each by local-search steps.
     origins = re.search(r"^# nao: .*; proposals per seed: (.*)$", output, re.M).group(1)
     counts = dict((name, float(count)) for name, count in
                   (part.split() for part in origins.split(", ")))
-    assert sum(counts.values()) == 15 and counts["random"] >= 3
+    assert sum(counts.values()) == 20 and counts["local"] == 10 and counts["random"] == 0
     assert re.search(r"^paired method=nao reference=local_search queries=30 [+-]", output, re.M)
     # Each run's record was kept: a second call reads them, and prints the same.
     records = sorted(os.listdir(tmp_path / keras.backend.backend()))

@@ -31,20 +31,38 @@ PROPOSAL_MODES = ("wide", "gradient", "paper")
 # model trains 1,000 epochs per generation without weight decay, its
 # predictor one sigmoid unit on the embedding (no hidden layer).
 PAPER_SEED_SHARE = 1 / 6
-PAPER_DEFAULTS = {"random_share": 0.0, "model_epochs": 1000,
+# What an argument left None becomes. "wide" and "gradient": generations of
+# 10 (a model retrained every 10 candidates: on NAS-Bench-201, generations
+# of 25 left the predictor too few turns), 4 of each trained to the end (the
+# share 10 of 25 had), half of the proposals local-search steps (`local_steps`;
+# "wide" only), nothing random (see the README's ablation). "paper": the
+# settings it was measured with, generations of 25.
+DEFAULTS = {"generation_size": 10, "min_survivors": 4, "random_share": 0.0,
+            "local_share": 0.5, "model_epochs": 200, "model_options": {}}
+PAPER_DEFAULTS = {"generation_size": 25, "min_survivors": 10, "random_share": 0.0,
+                  "local_share": 0.0, "model_epochs": 1000,
                   "model_options": {"predictor_layers": 0, "weight_decay": 0.0}}
-DEFAULTS = {"random_share": 0.2, "model_epochs": 200, "model_options": {}}
 
 
-def resolve_proposal_settings(proposals, random_share, model_epochs, model_options):
-    """`(random_share, model_epochs, model_options)` with what was left None
-    filled in for `proposals` (the paper's own for "paper")."""
+def resolve_proposal_settings(proposals, **settings):
+    """`settings` (some of `DEFAULTS`' keys) with every key of `DEFAULTS`,
+    those left out or None filled in for `proposals` (the paper's own for
+    "paper"); `model_options` merged over the defaults'.
+
+    >>> resolve_proposal_settings("paper", random_share=0.5)["random_share"]
+    0.5
+    >>> resolve_proposal_settings("wide", generation_size=None)["generation_size"]
+    10
+    """
     defaults = PAPER_DEFAULTS if proposals == "paper" else DEFAULTS
-    return (
-        defaults["random_share"] if random_share is None else random_share,
-        defaults["model_epochs"] if model_epochs is None else model_epochs,
-        {**defaults["model_options"], **(model_options or {})},
-    )
+    unknown = set(settings) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown NAO settings {sorted(unknown)}")
+    resolved = {name: value if settings.get(name) is None else settings[name]
+                for name, value in defaults.items()}
+    resolved["model_options"] = {**defaults["model_options"],
+                                 **(settings.get("model_options") or {})}
+    return resolved
 
 
 def proposal_seeds(targets, top_k, proposals):
@@ -68,10 +86,44 @@ def step_sizes(proposals, max_step_size):
     return steps
 
 
+def local_steps(best, neighbours_of, evaluated, count, predict):
+    """The local-search part of a generation: up to `count` one-edit
+    neighbours not yet evaluated, every one of the best architecture's before
+    any of the second best's, and so on (local search's move, so that the
+    best's neighbourhood is explored in the end however the predictor ranks
+    it); within one neighbourhood, in the order `predict` ranks them.
+
+    Args:
+        best: Token rows, best first.
+        neighbours_of: `neighbours_of(row) -> [row, ...]`, the one-edit
+            neighbours.
+        evaluated: Set of token tuples already evaluated (none is returned).
+        count: The most rows to return.
+        predict: `predict(rows) -> scores`, higher is better.
+
+    >>> neighbours = {(0,): [(1,), (2,)], (1,): [(0,), (2,), (3,)]}
+    >>> local_steps([(0,), (1,)], neighbours.get, {(0,), (1,)}, 2,
+    ...             lambda rows: [-row[0] for row in rows])
+    [(2,), (3,)]
+    """
+    chosen, taken = [], set(evaluated)
+    for row in best:
+        if len(chosen) >= count:
+            break
+        fresh = [neighbour for neighbour in neighbours_of(row) if tuple(neighbour) not in taken]
+        if not fresh:
+            continue
+        scores = np.asarray(predict(fresh), dtype=float)
+        for index in np.argsort(-scores, kind="stable")[: count - len(chosen)]:
+            chosen.append(fresh[index])
+            taken.add(tuple(fresh[index]))
+    return chosen
+
+
 def propose_architectures(
     hyperparameters, evaluated, targets, count, top_k=100, proposals="wide",
     max_step_size=50.0, model_epochs=200, model_options=None, seed=0,
-    neighbour_seeds=15,
+    neighbour_seeds=15, local_share=0.0,
 ):
     """New architectures, proposed by an NAO model trained on evaluated ones.
 
@@ -82,15 +134,17 @@ def propose_architectures(
         count: How many new architectures to return (fewer if fewer are
             found).
         top_k, proposals, max_step_size, model_epochs, model_options,
-            neighbour_seeds: As for `NAOOracle`.
+            neighbour_seeds, local_share: As for `NAOOracle`.
         seed: Seed of the model's weights and of its training order.
 
     Returns:
         A list of `(values, origin)`, none of the values among `evaluated`;
-        `origin` is "decoded" (a gradient step decoded) or "neighbour" (a
-        one-edit neighbour of one of the best, "wide" only). Best first for
-        "wide" (by the predictor), in the order found otherwise (smallest
-        step first).
+        `origin` is "decoded" (a gradient step decoded), "neighbour" (a
+        one-edit neighbour of one of the best, ranked by the predictor) or
+        "local" (a local-search step, `local_steps`); the last two for
+        "wide" only. For "wide", the local steps first, then the rest best
+        first by the predictor; in the order found otherwise (smallest step
+        first).
     """
     from keras_prune_nas.nao.codec import SearchSpaceCodec
     from keras_prune_nas.nao.model import NAOModel
@@ -102,6 +156,14 @@ def propose_architectures(
     best = tokens[proposal_seeds(targets, top_k, proposals)]
     seen = {tuple(row) for row in tokens}
     found = []
+    if proposals == "wide" and local_share > 0:
+        local = local_steps(
+            [[int(token) for token in row] for row in best], codec.neighbours, seen,
+            int(round(local_share * count)), lambda rows: model.predict(np.array(rows)),
+        )
+        found = [(row, "local") for row in local]
+        seen.update(tuple(row) for row in local)
+    ranked_from = len(found)
     # The paper's decoding: steps of growing size until enough are new.
     for step in step_sizes(proposals, max_step_size):
         if len(found) >= count:
@@ -118,9 +180,10 @@ def propose_architectures(
                 if tuple(neighbour) not in seen:
                     seen.add(tuple(neighbour))
                     found.append((neighbour, "neighbour"))
-        if found:
-            scores = model.predict(np.array([row for row, _ in found]))
-            found = [found[i] for i in np.argsort(-scores, kind="stable")]
+        ranked = found[ranked_from:]
+        if ranked:
+            scores = model.predict(np.array([row for row, _ in ranked]))
+            found = found[:ranked_from] + [ranked[i] for i in np.argsort(-scores, kind="stable")]
     return [(codec.decode(row), origin) for row, origin in found[:count]]
 
 
@@ -139,10 +202,10 @@ def sampling_stream_start(seed):
 
 
 def make_nao_policy(
-    space, max_trials, seed=None, cull_fraction=0.15, min_survivors=10,
-    generation_size=25, random_share=None, top_k=100, proposals="wide",
+    space, max_trials, seed=None, cull_fraction=0.15, min_survivors=None,
+    generation_size=None, random_share=None, top_k=100, proposals="wide",
     max_step_size=50.0, model_epochs=None, model_options=None, targets="rank",
-    neighbour_seeds=15, background=False,
+    neighbour_seeds=15, local_share=None, background=False,
 ):
     """An `NAOPolicy` whose proposals come from an NAO model over `space`.
 
@@ -154,18 +217,24 @@ def make_nao_policy(
             (a function: a tuner's space can grow while it searches).
         max_trials, seed, cull_fraction, min_survivors, generation_size,
         random_share, top_k, proposals, max_step_size, model_epochs,
-        model_options, targets, neighbour_seeds: As for `NAOOracle`.
+        model_options, targets, neighbour_seeds, local_share: As for
+            `NAOOracle` (None: the default for `proposals`).
         background: Train the NAO model in a thread, so that an oracle
             answers its workers meanwhile (see `NAOPolicy`).
     """
-    checks.require_int("generation_size", generation_size, 2,
-                       "the most candidates one generation holds")
     checks.require_choice("proposals", proposals, PROPOSAL_MODES,
                           "NAO's decoded gradient steps and ranked neighbours, "
                           "decoded steps alone, or the paper's procedure")
-    random_share, model_epochs, model_options = resolve_proposal_settings(
-        proposals, random_share, model_epochs, model_options
+    settings = resolve_proposal_settings(
+        proposals, generation_size=generation_size, min_survivors=min_survivors,
+        random_share=random_share, local_share=local_share, model_epochs=model_epochs,
+        model_options=model_options,
     )
+    generation_size, min_survivors = settings["generation_size"], settings["min_survivors"]
+    random_share, local_share = settings["random_share"], settings["local_share"]
+    model_epochs, model_options = settings["model_epochs"], settings["model_options"]
+    checks.require_int("generation_size", generation_size, 2,
+                       "the most candidates one generation holds")
     checks.require_number("random_share", random_share,
                           "the share of each later generation sampled at random",
                           minimum=0, maximum=1)
@@ -174,6 +243,9 @@ def make_nao_policy(
                           minimum=0, exclusive=True)
     checks.require_int("neighbour_seeds", neighbour_seeds, 1,
                        "how many of the best lend their one-edit neighbours (\"wide\")")
+    checks.require_number("local_share", local_share,
+                          "the share of each generation's proposals taken by local-search "
+                          "steps from the best (\"wide\")", minimum=0, maximum=1)
     checks.require_int("model_epochs", model_epochs, 1,
                        "epochs the NAO model trains per generation")
     checks.require_choice("targets", targets, TARGET_MODES,
@@ -197,6 +269,7 @@ def make_nao_policy(
             space(), evaluated, targets_, count, top_k=top_k, proposals=proposals,
             max_step_size=max_step_size, model_epochs=model_epochs,
             model_options=model_options, seed=seed or 0, neighbour_seeds=neighbour_seeds,
+            local_share=local_share,
         )
 
     return NAOPolicy(
@@ -204,7 +277,7 @@ def make_nao_policy(
         generation_size=generation_size, random_share=random_share, targets=targets,
         propose=propose, background=background,
         options={"top_k": top_k, "proposals": proposals, "max_step_size": max_step_size,
-                 "neighbour_seeds": neighbour_seeds},
+                 "neighbour_seeds": neighbour_seeds, "local_share": local_share},
     )
 
 
@@ -246,7 +319,9 @@ class NAOOracle(PruneOracle):
         max_consecutive_failed_trials, cull_fraction, min_survivors,
         epochs_per_round, patience, rank_by, lease_timeout,
         complexity_penalty, clock: As for `PruneOracle`; `max_trials` is
-            the number of candidates over all generations.
+            the number of candidates over all generations, `min_survivors`
+            the candidates of each generation trained to the end (default:
+            4; 10 for "paper").
         seed: Optional integer >= 1, the random seed: the same seed samples
             the same random candidates and seeds the NAO model alike. Unlike
             keras_tuner's oracles (whose sampler starts at the seed and
@@ -254,20 +329,24 @@ class NAOOracle(PruneOracle):
             the same candidates), any two seeds sample independently.
         generation_size: Integer >= 2, the most candidates a generation
             holds: `max_trials` is split into `ceil(max_trials /
-            generation_size)` generations of nearly equal size (150 into six
-            of 25, 30 into two of 15). Defaults to 25, the size measured on
-            NAS-Bench-201.
+            generation_size)` generations of nearly equal size (150 into 15
+            of 10, 30 into three of 10, 75 into eight of 9 or 10). Defaults
+            to 10 (25 for "paper"): on NAS-Bench-201 a model retrained
+            every 10 candidates found better cells in the same queries than
+            one retrained every 25 (see the README).
         random_share: Float in [0, 1], the share of each later generation
-            sampled at random. Defaults to 0.2 (0 for "paper").
+            sampled at random. Defaults to 0 (on NAS-Bench-201, 0.2 was
+            worse with generations of 10).
         top_k: Integer >= 1, how many of the best evaluated architectures
             the proposals start from (for "paper", the best sixth of the
             pool, at most this many). Defaults to 100.
         proposals: What a generation's proposals are. "wide" (the default):
-            predictor-guided local search fed by the NAO model: the
+            predictor-guided local search fed by the NAO model: a
+            `local_share` of local-search steps from the best, then the
             architectures decoded from gradient steps (1, 2, 4, ...) from
-            the top k, together with every one-edit neighbour of the best
-            15, all ranked by the predictor; most proposals are usually
-            neighbours, which `generation_history` counts. "gradient": the
+            the top k together with every one-edit neighbour of the best
+            15, ranked by the predictor; most proposals are usually
+            neighbours, which `generation_history` counts by origin. "gradient": the
             decoded gradient steps alone. "paper": the procedure of the NAO
             paper's reference code as the codec allows: decoded steps 1, 2,
             3, ... from the best sixth of the pool, no random share, the
@@ -289,6 +368,14 @@ class NAOOracle(PruneOracle):
         neighbour_seeds: Integer >= 1, for "wide": how many of the best
             evaluated architectures lend their one-edit neighbours to the
             ranked proposals. Defaults to 15.
+        local_share: Float in [0, 1], for "wide": the share of a
+            generation's proposals that are local-search steps: the
+            unevaluated one-edit neighbours of the best architecture so far
+            (the predictor's favourites first), then of the second best, and
+            so on (`local_steps`). The predictor alone can keep passing over
+            the one neighbour that beats the best; these steps explore the
+            best's neighbourhood in the end, as local search does. The rest
+            of the proposals are ranked by the predictor. Defaults to 0.5.
     """
 
     search_name = "NAOSearch"
@@ -304,13 +391,13 @@ class NAOOracle(PruneOracle):
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
         cull_fraction=0.15,
-        min_survivors=10,
+        min_survivors=None,
         epochs_per_round=1,
         patience=5,
         rank_by="best",
         lease_timeout=60,
         complexity_penalty=0.0,
-        generation_size=25,
+        generation_size=None,
         random_share=None,
         top_k=100,
         proposals="wide",
@@ -319,18 +406,22 @@ class NAOOracle(PruneOracle):
         model_options=None,
         targets="rank",
         neighbour_seeds=15,
+        local_share=None,
         clock=time.monotonic,
     ):
         checks.require_int(
             "max_trials", max_trials, 1, "the number of candidate architectures sampled"
         )
+        settings = resolve_proposal_settings(
+            proposals, generation_size=generation_size, min_survivors=min_survivors,
+            random_share=random_share, local_share=local_share, model_epochs=model_epochs,
+            model_options=model_options,
+        )
         policy = make_nao_policy(
             lambda: self.hyperparameters, max_trials, seed=seed,
-            cull_fraction=cull_fraction, min_survivors=min_survivors,
-            generation_size=generation_size, random_share=random_share, top_k=top_k,
-            proposals=proposals, max_step_size=max_step_size, model_epochs=model_epochs,
-            model_options=model_options, targets=targets,
-            neighbour_seeds=neighbour_seeds, background=True,
+            cull_fraction=cull_fraction, top_k=top_k, proposals=proposals,
+            max_step_size=max_step_size, targets=targets,
+            neighbour_seeds=neighbour_seeds, background=True, **settings,
         )
         super().__init__(
             objective=objective, max_trials=max_trials, seed=seed,
@@ -338,15 +429,16 @@ class NAOOracle(PruneOracle):
             tune_new_entries=tune_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
-            cull_fraction=cull_fraction, min_survivors=min_survivors,
+            cull_fraction=cull_fraction, min_survivors=settings["min_survivors"],
             epochs_per_round=epochs_per_round, patience=patience, rank_by=rank_by,
             lease_timeout=lease_timeout, complexity_penalty=complexity_penalty,
             clock=clock, policy=policy,
         )
-        self.generation_size = generation_size
-        self.random_share, self.model_epochs, self.model_options = resolve_proposal_settings(
-            proposals, random_share, model_epochs, model_options
-        )
+        self.generation_size = settings["generation_size"]
+        self.random_share = settings["random_share"]
+        self.local_share = settings["local_share"]
+        self.model_epochs = settings["model_epochs"]
+        self.model_options = settings["model_options"]
         self.top_k = top_k
         self.proposals = proposals
         self.max_step_size = max_step_size
@@ -414,8 +506,8 @@ class NAOSearch(RoundSearch):
         epochs_per_round, patience, rank_by, lease_timeout,
         complexity_penalty: As for `PruneSearch`.
         generation_size, random_share, top_k, proposals, max_step_size,
-        model_epochs, model_options, targets, neighbour_seeds: As for
-            `NAOOracle`.
+        model_epochs, model_options, targets, neighbour_seeds, local_share:
+            As for `NAOOracle`.
         **kwargs: As for `RoundSearch` (`batch_size_schedule`,
             `max_live_models`, `directory`, `project_name`, ...).
 
@@ -442,13 +534,13 @@ class NAOSearch(RoundSearch):
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
         cull_fraction=0.15,
-        min_survivors=10,
+        min_survivors=None,
         epochs_per_round=1,
         patience=5,
         rank_by="best",
         lease_timeout=60,
         complexity_penalty=0.0,
-        generation_size=25,
+        generation_size=None,
         random_share=None,
         top_k=100,
         proposals="wide",
@@ -457,6 +549,7 @@ class NAOSearch(RoundSearch):
         model_options=None,
         targets="rank",
         neighbour_seeds=15,
+        local_share=None,
         **kwargs,
     ):
         oracle = NAOOracle(
@@ -471,7 +564,7 @@ class NAOSearch(RoundSearch):
             generation_size=generation_size, random_share=random_share, top_k=top_k,
             proposals=proposals, max_step_size=max_step_size,
             model_epochs=model_epochs, model_options=model_options, targets=targets,
-            neighbour_seeds=neighbour_seeds,
+            neighbour_seeds=neighbour_seeds, local_share=local_share,
         )
         self.seed = seed
         super().__init__(oracle, hypermodel, **kwargs)

@@ -113,8 +113,8 @@ class NAOPolicy(CullPolicy):
     key = "nao"
 
     def __init__(self, max_candidates: int, cull_fraction: float = 0.15,
-                 min_survivors: int = 10, generation_size: int = 25,
-                 random_share: float = 0.2, targets: str = "rank",
+                 min_survivors: int = 4, generation_size: int = 10,
+                 random_share: float = 0.0, targets: str = "rank",
                  propose: Optional[Propose] = None, options: Optional[dict] = None,
                  background: bool = False):
         super().__init__(cull_fraction, min_survivors)
