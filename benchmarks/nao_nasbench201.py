@@ -17,8 +17,9 @@ optimization's keras_tuner sampler starts at the same hashed position.
 
 `nao` is NAOSearch's policy with its defaults, run through the search's own
 engine; `nao_paper` is `proposals="paper"` (the reference code's procedure);
-`nao_gradient_only`, `nao_score_targets` and `nao_no_random` change one
-argument each. For each NAO method it prints where its proposals came from
+`nao_gradient_only`, `nao_score_targets`, `nao_no_local`,
+`nao_random_share` and `nao_generation25` change one argument each (the
+ablation of the default). For each NAO method it prints where its proposals came from
 (decoded gradient steps, ranked neighbours, random draws), per seed.
 `local_search` evaluates the whole one-edit neighbourhood of its current
 cell and moves to the best, restarting at a random cell at a local optimum
@@ -71,7 +72,9 @@ NAO_VARIANTS = {
     "nao_paper": {"proposals": "paper"},
     "nao_gradient_only": {"proposals": "gradient"},
     "nao_score_targets": {"targets": "score"},
-    "nao_no_random": {"random_share": 0.0},
+    "nao_no_local": {"local_share": 0.0},
+    "nao_random_share": {"random_share": 0.2},
+    "nao_generation25": {"generation_size": 25},
 }
 BASELINES = ("random", "local_search", "evolution", "evolution_cached", "bayesian")
 METHODS = BASELINES + tuple(NAO_VARIANTS)
