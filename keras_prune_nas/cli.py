@@ -41,6 +41,16 @@ DEFAULTS = {
 }
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, but not None: an option whose default
+    is None says in its help what None means."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-prune-nas",
@@ -54,7 +64,7 @@ def build_parser():
     search = commands.add_parser(
         "search",
         help="run a PruneSearch (or an NAOSearch) on a dataset",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     search.add_argument(
         "--dataset", default=DEFAULTS["dataset"],
@@ -133,7 +143,7 @@ def _add_compare_parser(commands):
         "compare",
         help="PruneSearch against NAOSearch, RandomSearch, Hyperband, "
         "BayesianOptimization, the secretary rule and scikit-learn classifiers",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
         "--dataset", default="digits",
