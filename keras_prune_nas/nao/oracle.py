@@ -2,8 +2,10 @@
 
 Generation 0 is random. Every later generation is proposed from everything
 evaluated so far: a `NAOModel` is trained on the evaluated architectures and
-their rank targets, and proposes new architectures by gradient steps from
-the best ones; a share of each generation stays random (exploration). Each
+their rank targets, and proposes new architectures: local-search steps
+from the best, and gradient steps from the best together with their
+neighbours, ranked by its predictor; a share of each generation can stay
+random (`random_share`). Each
 generation is evaluated by the per-epoch cull, with the same mechanics and
 guarantees as `PruneOracle` (it is one): per-epoch reports, culled
 candidates STOPPED, finalists trained with early stopping, checkpoints,

@@ -3,7 +3,7 @@
 Generation 0 is random. When a generation's finalists are trained, the
 policy asks its `propose` function (an NAO model trained on everything
 evaluated so far, see `keras_prune_nas.nao.oracle.propose_architectures`)
-for the next generation; a share of each generation stays random. Each
+for the next generation; a share of each generation can stay random. Each
 generation is evaluated by the per-epoch cull (`CullPolicy`). Pure: the NAO
 model is reached only through `propose`.
 """
