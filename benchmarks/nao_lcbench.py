@@ -9,10 +9,11 @@ k + 1: a curve holds 51 trained epochs.
 
 Every method is NAOSearch's policy with its defaults, run through the
 search's own engine as a worker drives it (ask for a unit, report its epochs
-from the surrogate, end it): the same
-generations of 25, each culled after every epoch to 10 finalists trained
-with early stopping. `nao` proposes every later generation with NAO;
-`random` samples it at random (`random_share=1`); `nao_score_targets` and
+from the surrogate, end it): the same generations (of 10 by default; 75
+candidates make eight of 9 or 10), each culled after every epoch to its
+finalists (4 by default), trained with early stopping. `nao` proposes
+every later generation with NAO; `random` samples it at random
+(`random_share=1`); `nao_score_targets` and
 `nao_gradient_only` change one argument (--methods). Each run is charged the
 epochs it trained; all are compared at the same budget: for a seed, the
 smallest of the runs' epoch totals, and a method's result is the best
@@ -33,7 +34,7 @@ written to --results as it finishes (`<task>/<method>_<seed>.json`) and
 read back instead of run again, so the study can span sessions.
 
     pip install -e ".[lcbench]"      # onnxruntime
-    python benchmarks/nao_lcbench.py --seeds 10          # max_trials 75: three generations
+    python benchmarks/nao_lcbench.py --seeds 10          # max_trials 75: eight generations
     python benchmarks/nao_lcbench.py --tasks 3945,7593 --seeds 2 --max-trials 50
 """
 
