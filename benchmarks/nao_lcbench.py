@@ -156,20 +156,31 @@ def run(method, surrogate, max_trials, seed):
     return trained
 
 
-def stored_run(results, task, method, seed, max_trials, compute):
-    """The accuracies of a run: read from its record under `results`, or
-    computed by `compute()` and recorded there ('' keeps no record)."""
+def policy_parameters(method, max_trials):
+    """The NAO parameters `run` runs `method` with, as a record keeps them (a
+    record made with others, e.g. before a default changed, is stale)."""
+    space = search_space()
+    policy = make_nao_policy(lambda: space, max_trials, **VARIANTS[method])
+    return json.loads(json.dumps(policy.parameters()))
+
+
+def stored_run(results, task, method, seed, max_trials, compute, parameters=None):
+    """The accuracies of a run: read from its record under `results` if it
+    was made with `max_trials` and `parameters` (a record without them is
+    taken as made with them), or computed by `compute()` and recorded there
+    ('' keeps no record)."""
     path = results and os.path.join(results, str(task), f"{method}_{seed}.json")
     if path and os.path.exists(path):
         with open(path) as stored:
             record = json.load(stored)
-        if record["max_trials"] == max_trials:
+        if record["max_trials"] == max_trials and record.get("parameters") in (None, parameters):
             return record["trained"]
     trained = compute()
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         files.atomic_write_json(path, {"task": task, "method": method, "seed": seed,
-                                       "max_trials": max_trials, "trained": trained})
+                                       "max_trials": max_trials, "parameters": parameters,
+                                       "trained": trained})
     return trained
 
 
@@ -212,6 +223,7 @@ def main(argv=None):
 
     print(f"# {len(tasks)} tasks, {args.seeds} seeds, max_trials={args.max_trials}, "
           f"{TRAINED_EPOCHS} trained epochs per curve", flush=True)
+    parameters = {method: policy_parameters(method, args.max_trials) for method in methods}
     means = {method: [] for method in methods}
     epochs = {method: [] for method in methods}
     budgets = []
@@ -223,8 +235,10 @@ def main(argv=None):
         for seed in range(1, args.seeds + 1):
             trained = {}
             for method in methods:
-                trained[method] = stored_run(args.results, task, method, seed, args.max_trials,
-                                             lambda: run(method, surrogate, args.max_trials, seed))
+                trained[method] = stored_run(
+                    args.results, task, method, seed, args.max_trials,
+                    lambda: run(method, surrogate, args.max_trials, seed), parameters[method],
+                )
                 epochs[method].append(len(trained[method]))
             budget = min(len(found) for found in trained.values())
             budgets.append(budget)

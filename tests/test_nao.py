@@ -2,6 +2,7 @@
 
 import importlib.util
 import itertools
+import json
 import os
 import re
 
@@ -625,3 +626,13 @@ def test_lcbench_benchmark_compares_at_one_budget(capsys, tmp_path):
     assert module.main(arguments) == 0
     again = capsys.readouterr().out
     assert re.findall(r"^task=.*$", again, re.M) == lines
+    # A record made with other NAO parameters (an older default) is run again.
+    path = tmp_path / "3945" / "nao_1.json"
+    record = json.loads(path.read_text())
+    current = dict(record["parameters"])
+    record["parameters"]["generation_size"] = 25
+    record["trained"] = [0.0]
+    path.write_text(json.dumps(record))
+    assert module.main(arguments + ["--tasks", "3945"]) == 0
+    rerun = json.loads(path.read_text())
+    assert rerun["parameters"] == current and len(rerun["trained"]) > 1
