@@ -347,15 +347,15 @@ class NAOOracle(PruneOracle):
             `local_share` of local-search steps from the best, then the
             architectures decoded from gradient steps (1, 2, 4, ...) from
             the top k together with every one-edit neighbour of the best
-            15, ranked by the predictor; most proposals are usually
-            neighbours, which `generation_history` counts by origin. "gradient": the
-            decoded gradient steps alone. "paper": the procedure of the NAO
-            paper's reference code as the codec allows: decoded steps 1, 2,
-            3, ... from the best sixth of the pool, no random share, the
-            model trained 1,000 epochs per generation with a one-unit
-            predictor and no weight decay (its symmetric augmentation swaps
-            the two inputs of a cell's node, a symmetry a keras_tuner space
-            does not declare, so it is left out).
+            15, ranked by the predictor (`generation_history` counts the
+            proposals by origin). "gradient": the decoded gradient steps
+            alone. "paper": the procedure of the NAO paper's reference
+            code as the codec allows: decoded steps 1, 2, 3, ... from the
+            best sixth of the pool, no random share, generations of 25 with
+            10 finalists, the model trained 1,000 epochs per generation
+            with a one-unit predictor and no weight decay (its symmetric
+            augmentation swaps the two inputs of a cell's node, a symmetry a
+            keras_tuner space does not declare, so it is left out).
         max_step_size: Float > 0, the largest gradient step tried.
             Defaults to 50.
         model_epochs: Integer >= 1, epochs the NAO model trains per
