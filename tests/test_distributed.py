@@ -128,8 +128,8 @@ def test_an_nao_search_runs_its_generations_across_workers(tmp_path):
     assert oracle.phase == "finished" and len(oracle.trials) == 12
     assert sorted(collections.Counter(oracle.generation_of.values()).items()) == [(0, 6), (1, 6)]
     proposed = oracle.generation_history[0]["proposed"]
-    assert proposed == 5  # 6 less the random share (0.2 of 6, rounded)
-    assert collections.Counter(oracle.origin_of.values()) == {"random": 7, "nao": 5}
+    assert proposed == 6  # the whole generation (no random share by default)
+    assert collections.Counter(oracle.origin_of.values()) == {"random": 6, "nao": 6}
     # Both workers trained; no epoch of any candidate was trained twice.
     lines = epoch_lines(log)
     assert {tuner_id for tuner_id, _, _ in lines} == {"tuner0", "tuner1"}
