@@ -1,6 +1,7 @@
 """The comparison runs: `keras-prune-nas compare` and `compare.compare`."""
 
 import csv
+import math
 import statistics
 
 import pytest
@@ -38,23 +39,93 @@ def test_settings_for_wall_grows_each_search_until_its_predicted_time_matches():
     assert compare.settings_for_wall("prune", settings, 300.0, 250.0).trials == 30
     with pytest.raises(ValueError, match="not grown at equal wall time"):
         compare.planned_search_epochs("random", settings)
+    # Sized from a run of 60 candidates: its own planned epochs set the rate.
+    bigger = compare.Settings(trials=60, epochs=15, patience=5)
+    seconds = 2.0 * compare.planned_search_epochs("prune", bigger)
+    assert compare.settings_for_wall("prune", settings, seconds, seconds,
+                                     measured_settings=bigger).trials == 60
+
+
+def test_search_cost_is_cpu_seconds_where_both_runs_have_them():
+    assert compare.search_cost({"wall_seconds": 10.0, "cpu_seconds": 8.0}) == 8.0
+    assert compare.search_cost({"wall_seconds": 10.0, "cpu_seconds": 8.0},
+                               {"wall_seconds": 20.0}) == 10.0
+    assert compare.search_cost({"wall_seconds": 10.0}) == 10.0
+
+
+def _scripted_prune_run(seconds_per_epoch):
+    """A PruneSearch stand-in whose cost is `seconds_per_epoch(trials)` per
+    planned epoch: the sizing logic is what the tests below check."""
+    def run(grown):
+        epochs = compare.planned_search_epochs("prune", grown)
+        return {"test_accuracy": 0.9, "cpu_seconds": seconds_per_epoch(grown.trials) * epochs,
+                "candidates": grown.trials}
+    return run
+
+
+def test_run_at_cost_of_keeps_a_first_run_within_tolerance():
+    settings = compare.Settings(trials=30, epochs=15, patience=5)
+    planned = compare.planned_search_epochs("prune", settings)
+    tried = []
+    run = _scripted_prune_run(lambda trials: tried.append(trials) or 1.0)
+    row = compare.run_at_cost_of({"cpu_seconds": 2.0 * planned}, {"cpu_seconds": planned},
+                                 "prune", settings, run)
+    assert row["sizing_runs"] == 1 and len(tried) == 1 and tried[0] > 30
+    assert abs(math.log(row["cpu_seconds"] / (2.0 * planned))) <= math.log(1.2)
+
+
+def test_run_at_cost_of_sizes_again_from_a_run_that_missed():
+    settings = compare.Settings(trials=30, epochs=15, patience=5)
+    planned = compare.planned_search_epochs("prune", settings)
+    target = 2.0 * planned
+    # Larger populations keep larger (slower) candidates: the first sizing,
+    # at the equal-trials run's rate, costs far more than the target.
+    row = compare.run_at_cost_of(
+        {"cpu_seconds": target}, {"cpu_seconds": planned}, "prune", settings,
+        _scripted_prune_run(lambda trials: 1.0 if trials == 30 else 1.5),
+    )
+    assert row["sizing_runs"] == 2
+    assert abs(math.log(row["cpu_seconds"] / target)) < math.log(1.2)
+    assert 30 <= row["candidates"]
+
+
+def test_run_at_cost_of_keeps_the_first_run_if_the_second_fails():
+    settings = compare.Settings(trials=30, epochs=15, patience=5)
+    planned = compare.planned_search_epochs("prune", settings)
+    runs = []
+
+    def run(grown):
+        runs.append(grown)
+        if len(runs) == 2:
+            raise RuntimeError("injected failure")
+        return {"cpu_seconds": 10.0 * planned, "candidates": grown.trials}
+
+    row = compare.run_at_cost_of({"cpu_seconds": 2.0 * planned}, {"cpu_seconds": planned},
+                                 "prune", settings, run)
+    assert len(runs) == 2 and row["candidates"] == runs[0].trials
+    with pytest.raises(RuntimeError, match="equal-trials run of prune failed"):
+        compare.run_at_cost_of({"cpu_seconds": 1.0}, {"error": "x"}, "prune", settings, run)
 
 
 def test_paired_against_random_pairs_each_method_with_randomsearch_on_its_seed():
     rows = [
-        {"method": "random", "seed": 1, "test_accuracy": 0.80, "wall_seconds": 100.0},
+        {"method": "random", "seed": 1, "test_accuracy": 0.80, "wall_seconds": 100.0,
+         "cpu_seconds": 90.0},
         {"method": "random", "seed": 2, "test_accuracy": 0.90, "wall_seconds": 200.0},
-        {"method": "prune", "seed": 1, "test_accuracy": 0.81, "wall_seconds": 40.0},
-        {"method": "prune", "seed": 2, "test_accuracy": 0.88, "wall_seconds": 60.0},
+        {"method": "prune", "seed": 1, "test_accuracy": 0.81, "wall_seconds": 40.0,
+         "cpu_seconds": 45.0},
+        {"method": "prune", "seed": 2, "test_accuracy": 0.88, "wall_seconds": 60.0,
+         "cpu_seconds": 50.0},
         {"method": "prune", "seed": 3, "test_accuracy": 0.99, "wall_seconds": 1.0},  # no pair
         {"method": "prune", "seed": 1, "budget": "wall", "test_accuracy": 0.83,
          "wall_seconds": 101.0},
         {"method": "hyperband", "seed": 1, "error": "RuntimeError: x"},
     ]
     trials = compare.paired_against_random(rows)
-    difference, ratio = trials["prune"]
+    difference, wall_ratio, cpu_ratio = trials["prune"]
     assert difference.count == 2 and difference.mean == pytest.approx(-0.005)
-    assert ratio == pytest.approx((0.4 + 0.3) / 2)
+    assert wall_ratio == pytest.approx((0.4 + 0.3) / 2)
+    assert cpu_ratio == pytest.approx(0.5)  # only seed 1 has both CPU times
     assert "hyperband" not in trials
     wall = compare.paired_against_random(rows, "wall")
     assert wall["prune"][0].count == 1 and wall["prune"][0].mean == pytest.approx(0.03)
@@ -200,11 +271,11 @@ def test_results_are_read_back_with_numbers_and_plotted_per_method(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(
         ",".join(compare.FIELDS) + "\n"
-        "digits,prune,0,trials,0.97,0.98,123,29.7,39087,20,\n"
-        "digits,prune,1,trials,0.98,0.99,118,27.5,1000,20,\n"
-        "digits,svm,0,,0.975,0.97,,0.04,,,\n"
-        "digits,knn,0,trials,,,,,,,ValueError: broken\n"
-        "digits,prune,0,wall,0.99,0.99,300,60.0,1000,50,\n"
+        "digits,prune,0,trials,0.97,0.98,123,29.7,28.1,39087,20,,\n"
+        "digits,prune,1,trials,0.98,0.99,118,27.5,26.0,1000,20,,\n"
+        "digits,svm,0,,0.975,0.97,,0.04,,,,,\n"
+        "digits,knn,0,trials,,,,,,,,,ValueError: broken\n"
+        "digits,prune,0,wall,0.99,0.99,300,60.0,58.0,1000,50,1,\n"
     )
     rows = compare.read_results(path)
     assert rows[0]["seed"] == 0 and rows[0]["epochs"] == 123
@@ -263,9 +334,14 @@ def test_equal_wall_runs_each_grown_search_at_randomsearchs_wall_time(tmp_path):
     ]
     assert all(r["error"] is None for r in rows)
     by = {(r["method"], r["budget"]): r for r in rows}
+    assert all(r["cpu_seconds"] > 0 for r in rows)
     grown = compare.settings_for_wall(
-        "prune", settings, by["prune", "trials"]["wall_seconds"], by["random", "trials"]["wall_seconds"])
-    assert by["prune", "wall"]["candidates"] == grown.trials >= 6
+        "prune", settings, by["prune", "trials"]["cpu_seconds"],
+        by["random", "trials"]["cpu_seconds"])
+    assert by["prune", "wall"]["sizing_runs"] in (1, 2)
+    if by["prune", "wall"]["sizing_runs"] == 1:
+        assert by["prune", "wall"]["candidates"] == grown.trials
+    assert by["prune", "wall"]["candidates"] >= 6
     assert "**At RandomSearch's wall time**" in report.markdown
     assert "| prune | " in report.markdown.split("**At RandomSearch's wall time**")[1]
     assert "minus RandomSearch on the same seed" in report.markdown
