@@ -29,14 +29,18 @@ over, the chief's search stops with an error instead of waiting for ever.
 A worker past its memory budget (`memory_budget_mib`) leaves the search after
 the unit it trains and the chief starts a fresh one in its place
 (`keras_prune_nas.memory`), so the memory of a search stays bounded however
-many candidates it builds.
+many candidates it builds. On JAX the workers share a cache of compiled
+executables (`memory.compilation_cache_environment`), so a fresh worker
+loads what its predecessor compiled instead of compiling it again.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -92,10 +96,15 @@ def visible_gpus(environ=None):
     return [str(index) for index, line in enumerate(output.splitlines()) if line.startswith("GPU")]
 
 
-def worker_environment(base, index, port, cores, gpus, tuner_id=None, budget_mib=None):
+def worker_environment(base, index, port, cores, gpus, tuner_id=None, budget_mib=None,
+                       compilation_cache=None):
     """The environment of worker `index` (its tuner id `tuner<index>` unless
-    given)."""
+    given), sharing JAX's `compilation_cache` directory if one is given
+    (a cache the user configured is kept)."""
     environ = dict(base)
+    if compilation_cache is not None:
+        for name, value in memory.compilation_cache_environment(compilation_cache).items():
+            environ.setdefault(name, value)
     environ.update(
         {WORKER_MARK: "1", "KERASTUNER_TUNER_ID": tuner_id or f"tuner{index}",
          "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
@@ -184,6 +193,7 @@ class LocalWorkers:
         self._saved_environment = {}
         self._logs = []
         self._port = None
+        self._compilation_cache = None
 
     @property
     def is_worker(self):
@@ -225,6 +235,7 @@ class LocalWorkers:
         )
         self.shares = core_shares(cores, self.workers)
         self.gpus = visible_gpus()
+        self._compilation_cache = tempfile.mkdtemp(prefix="kpn-compilation-cache-")
         for index in range(self.workers):
             self.tuner_ids.append(f"tuner{index}")
             self.processes.append(self._start(index, self.tuner_ids[index]))
@@ -252,7 +263,8 @@ class LocalWorkers:
 
     def _start(self, index, tuner_id):
         environ = worker_environment(os.environ, index, self._port, self.shares[index],
-                                     self.gpus, tuner_id, self.memory_budget_mib)
+                                     self.gpus, tuner_id, self.memory_budget_mib,
+                                     self._compilation_cache)
         cores = self.shares[index]
         output = None
         if self.log_directory is not None:
@@ -280,6 +292,8 @@ class LocalWorkers:
         finally:
             for log in self._logs:
                 log.close()
+            if self._compilation_cache is not None:
+                shutil.rmtree(self._compilation_cache, ignore_errors=True)
             for name, value in self._saved_environment.items():
                 if value is None:
                     os.environ.pop(name, None)

@@ -53,6 +53,32 @@ def release_backend_caches() -> None:
         jax.clear_caches()
 
 
+def compilation_cache_environment(directory: str, backend: Optional[str] = None) -> dict:
+    """The environment that gives JAX processes a shared on-disk cache of
+    compiled executables in `directory`; empty on other backends (`backend`,
+    default: Keras' current one).
+
+    On JAX, a model compiles its steps whenever it is built, and again after
+    `jax.clear_caches()`: so a worker freeing its caches, a fresh worker
+    replacing one, and every rebuild from a checkpoint would compile the
+    same candidates again (about 2.5 s per digits candidate on one core).
+    With the cache, those compile once per search and load in a fraction of
+    that. Every executable is cached, however fast it compiled: the default
+    threshold (1 s) would leave out the many small ones a model needs.
+    """
+    if backend is None:
+        keras = sys.modules.get("keras")
+        backend = (keras.backend.backend() if keras is not None
+                   else os.environ.get("KERAS_BACKEND"))
+    if backend != "jax":
+        return {}
+    return {
+        "JAX_COMPILATION_CACHE_DIR": directory,
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
 def worker_budget_mib() -> Optional[float]:
     """The memory budget this process was given as a local worker, or None."""
     value = os.environ.get(BUDGET_VARIABLE)

@@ -48,6 +48,22 @@ def test_a_worker_gets_its_memory_budget_and_knows_when_it_is_over_it():
         LocalWorkers(2, memory_budget_mib=0)
 
 
+def test_jax_workers_share_a_compilation_cache_unless_the_user_set_one(tmp_path):
+    from keras_prune_nas import memory
+
+    shared = memory.compilation_cache_environment(str(tmp_path), backend="jax")
+    assert shared["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path)
+    assert shared["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    assert memory.compilation_cache_environment(str(tmp_path), backend="tensorflow") == {}
+    current = memory.compilation_cache_environment(str(tmp_path))
+    environ = local_workers.worker_environment({}, 0, 4000, [0], [],
+                                               compilation_cache=str(tmp_path))
+    assert all(environ[name] == value for name, value in current.items())
+    users = local_workers.worker_environment({"JAX_COMPILATION_CACHE_DIR": "/mine"}, 0, 4000,
+                                             [0], [], compilation_cache=str(tmp_path))
+    assert users["JAX_COMPILATION_CACHE_DIR"] == "/mine"
+
+
 def test_bad_local_worker_settings_are_refused():
     with pytest.raises(ValueError, match="`workers` must be an integer >= 1"):
         LocalWorkers(0)
