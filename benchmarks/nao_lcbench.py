@@ -14,7 +14,10 @@ candidates make eight of 9 or 10), each culled after every epoch to its
 finalists (4 by default), trained with early stopping. `nao` proposes
 every later generation with NAO; `random` samples it at random
 (`random_share=1`); `nao_score_targets` and
-`nao_gradient_only` change one argument (--methods). Each run is charged the
+`nao_gradient_only` change one argument, and `random_binned` is random with
+every candidate moved to the bin centres NAO's codec proposes from
+(--methods); `--nao-options` changes NAO's arguments (into another
+--results directory). Each run is charged the
 epochs it trained; all are compared at the same budget: for a seed, the
 smallest of the runs' epoch totals, and a method's result is the best
 validation accuracy reported within that many epochs.
@@ -50,11 +53,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
+from keras_prune_nas import analysis  # noqa: E402
 from keras_prune_nas import files  # noqa: E402
 from keras_prune_nas.engine import RoundEngine  # noqa: E402
 from keras_prune_nas.engine import play  # noqa: E402
 from keras_prune_nas.nao.oracle import distinct_sampler  # noqa: E402
 from keras_prune_nas.nao.oracle import make_nao_policy  # noqa: E402
+from keras_prune_nas.nao.codec import SearchSpaceCodec  # noqa: E402
+from keras_prune_nas.nao.oracle import sample_values  # noqa: E402
 from keras_prune_nas.nao.oracle import sampling_stream_start  # noqa: E402
 
 DEFAULT_DATA = os.path.join(
@@ -73,7 +79,12 @@ VARIANTS = {
     "random": {"random_share": 1.0},
     "nao_score_targets": {"targets": "score"},
     "nao_gradient_only": {"proposals": "gradient"},
+    "random_binned": {"random_share": 1.0},
 }
+# Methods whose every candidate is snapped to the bin centres NAO's codec
+# gives a continuous hyperparameter (what NAO's proposals are made of): random
+# search on NAO's grid, to measure what the grid costs.
+ON_CODEC_GRID = ("random_binned",)
 
 
 def search_space():
@@ -134,14 +145,29 @@ def reference_accuracy(surrogate, count, seed=12345):
     return float(surrogate.curves(configs)[:, -1].max())
 
 
-def run(method, surrogate, max_trials, seed):
+def method_options(method, nao_options=None):
+    """`make_nao_policy`'s arguments for `method`: its variant's, over
+    `nao_options` for every method but random."""
+    if method == "random":
+        return dict(VARIANTS[method])
+    return {**(nao_options or {}), **VARIANTS[method]}
+
+
+def run(method, surrogate, max_trials, seed, nao_options=None):
     """One search through the search's own engine (NAOSearch's policy and
-    defaults); returns the accuracy of every epoch trained, in order."""
+    defaults, or `nao_options`); returns the accuracy of every epoch
+    trained, in order."""
     space = search_space()
-    policy = make_nao_policy(lambda: space, max_trials, seed=seed, **VARIANTS[method])
+    policy = make_nao_policy(lambda: space, max_trials, seed=seed,
+                             **method_options(method, nao_options))
     engine = RoundEngine(policy, max_candidates=max_trials, direction="max",
                          name="NAOSearch")
-    engine.sample = distinct_sampler(space, sampling_stream_start(seed), engine.population)
+    if method in ON_CODEC_GRID:
+        engine.sample = codec_grid_sampler(space, sampling_stream_start(seed),
+                                           engine.population)
+    else:
+        engine.sample = distinct_sampler(space, sampling_stream_start(seed),
+                                         engine.population)
     engine.set_epochs(TRAINED_EPOCHS)
     curves = {}
     trained = []
@@ -156,11 +182,28 @@ def run(method, surrogate, max_trials, seed):
     return trained
 
 
-def policy_parameters(method, max_trials):
+def codec_grid_sampler(space, seed, population, max_collisions=100):
+    """`distinct_sampler`'s draws, each moved to the nearest values NAO's
+    codec can express (the bin centres of a continuous hyperparameter)."""
+    codec = SearchSpaceCodec(space)
+    state = {"seed": seed}
+
+    def sample(candidate_id):
+        for _ in range(max_collisions):
+            drawn, state["seed"] = sample_values(space, state["seed"])
+            values = codec.decode(codec.encode(drawn))
+            if not population.has_values(values):
+                return values
+        return None
+
+    return sample
+
+
+def policy_parameters(method, max_trials, nao_options=None):
     """The NAO parameters `run` runs `method` with, as a record keeps them (a
     record made with others, e.g. before a default changed, is stale)."""
     space = search_space()
-    policy = make_nao_policy(lambda: space, max_trials, **VARIANTS[method])
+    policy = make_nao_policy(lambda: space, max_trials, **method_options(method, nao_options))
     return json.loads(json.dumps(policy.parameters()))
 
 
@@ -199,7 +242,14 @@ def main(argv=None):
                         help="where each run's record is kept ('' keeps none)")
     parser.add_argument("--tie", type=float, default=0.05,
                         help="mean regrets closer than this (points) are a tie")
+    parser.add_argument("--nao-options", type=json.loads, default=None,
+                        help="JSON of make_nao_policy arguments for every method but "
+                        "random, e.g. '{\"local_share\": 0}'; needs its own --results")
     args = parser.parse_args(argv)
+    if args.nao_options and os.path.abspath(args.results or DEFAULT_RESULTS) == \
+            os.path.abspath(DEFAULT_RESULTS):
+        parser.error("--nao-options needs its own --results directory (or '' for none): "
+                     "its runs would replace the default's records")
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -223,8 +273,10 @@ def main(argv=None):
 
     print(f"# {len(tasks)} tasks, {args.seeds} seeds, max_trials={args.max_trials}, "
           f"{TRAINED_EPOCHS} trained epochs per curve", flush=True)
-    parameters = {method: policy_parameters(method, args.max_trials) for method in methods}
+    parameters = {method: policy_parameters(method, args.max_trials, args.nao_options)
+                  for method in methods}
     means = {method: [] for method in methods}
+    clear = {method: [0, 0] for method in methods}  # tasks won, lost at 95%
     epochs = {method: [] for method in methods}
     budgets = []
     started = time.perf_counter()
@@ -237,7 +289,8 @@ def main(argv=None):
             for method in methods:
                 trained[method] = stored_run(
                     args.results, task, method, seed, args.max_trials,
-                    lambda: run(method, surrogate, args.max_trials, seed), parameters[method],
+                    lambda: run(method, surrogate, args.max_trials, seed, args.nao_options),
+                    parameters[method],
                 )
                 epochs[method].append(len(trained[method]))
             budget = min(len(found) for found in trained.values())
@@ -249,6 +302,16 @@ def main(argv=None):
         )
         for method in methods:
             means[method].append(float(np.mean(regrets[method])))
+            if method == "random":
+                continue
+            # Regret is in points already: scale 1 keeps them.
+            paired = analysis.paired_difference(
+                np.subtract(regrets[method], regrets["random"]))
+            line += f" {method}-random={paired.format(scale=1.0)}"
+            if paired.high < 0:
+                clear[method][0] += 1
+            elif paired.low > 0:
+                clear[method][1] += 1
         print(f"task={task} reference={reference:.2f} {line}", flush=True)
 
     random = np.array(means["random"])
@@ -258,9 +321,13 @@ def main(argv=None):
         ours = np.array(means[method])
         won = int(np.sum(ours < random - args.tie))
         lost = int(np.sum(ours > random + args.tie))
+        over_tasks = analysis.paired_difference(ours - random)
         print(
             f"mean_regret {method}={ours.mean():.3f} random={random.mean():.3f} "
-            f"tasks={len(tasks)} won={won} tied={len(tasks) - won - lost} lost={lost}"
+            f"tasks={len(tasks)} won={won} tied={len(tasks) - won - lost} lost={lost}; "
+            f"{method}-random over tasks {over_tasks.format(scale=1.0)}; "
+            f"won {clear[method][0]} and lost {clear[method][1]} with the task's "
+            "95% interval clear of 0"
         )
     spent = " ".join(f"{method}={np.mean(epochs[method]):.0f}" for method in methods)
     print(

@@ -385,7 +385,9 @@ def run_at_cost_of(baseline, measured, method, settings, run):
         run: `run(grown_settings)` runs the search and returns its row.
 
     Returns:
-        The row of the run closer in cost, with `sizing_runs` (1 or 2).
+        The row of the run closer in cost, with `sizing_runs` (the sizes
+        tried, 1 or 2); the equal-trials row itself if the first size is
+        the equal-trials search (it cost at least RandomSearch's already).
     """
     for name, row in (("random", baseline), (method, measured)):
         if row.get("error") or not search_cost(row):
@@ -402,6 +404,10 @@ def run_at_cost_of(baseline, measured, method, settings, run):
         if grown in tried:
             break
         tried.append(grown)
+        if basis is measured and _same_search(method, grown, settings):
+            # It cannot grow (it cost at least RandomSearch's already).
+            best = dict(measured)
+            break
         try:
             row = run(grown)
         except Exception:
@@ -415,6 +421,11 @@ def run_at_cost_of(baseline, measured, method, settings, run):
         basis, basis_settings = row, grown
     best["sizing_runs"] = len(tried)
     return best
+
+
+def _same_search(method, grown, settings):
+    return (grown.trials == settings.trials
+            and planned_search_epochs(method, grown) == planned_search_epochs(method, settings))
 
 
 def _run_timed(method, splits, seed, settings, dataset, fresh_process):

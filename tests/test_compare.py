@@ -103,6 +103,11 @@ def test_run_at_cost_of_keeps_the_first_run_if_the_second_fails():
     row = compare.run_at_cost_of({"cpu_seconds": 2.0 * planned}, {"cpu_seconds": planned},
                                  "prune", settings, run)
     assert len(runs) == 2 and row["candidates"] == runs[0].trials
+    # A search that already cost more than RandomSearch is not run again.
+    slower = {"cpu_seconds": 3.0 * planned, "candidates": 30, "test_accuracy": 0.8}
+    runs.clear()
+    row = compare.run_at_cost_of({"cpu_seconds": 2.0 * planned}, slower, "prune", settings, run)
+    assert not runs and row["candidates"] == 30 and row["cpu_seconds"] == slower["cpu_seconds"]
     with pytest.raises(RuntimeError, match="equal-trials run of prune failed"):
         compare.run_at_cost_of({"cpu_seconds": 1.0}, {"error": "x"}, "prune", settings, run)
 

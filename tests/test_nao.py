@@ -615,10 +615,10 @@ def test_lcbench_benchmark_compares_at_one_budget(capsys, tmp_path):
                  "--max-trials", "20", "--reference", "200", "--results", str(tmp_path)]
     assert module.main(arguments) == 0
     output = capsys.readouterr().out
-    lines = re.findall(r"^task=\d+ reference=\S+ nao_regret=\S+ random_regret=\S+$",
-                       output, re.M)
+    lines = re.findall(r"^task=\d+ reference=\S+ nao_regret=\S+ random_regret=\S+ "
+                       r"nao-random=[+-]\d+\.\d+$", output, re.M)
     assert len(lines) == 2
-    summary = re.search(r"^mean_regret nao=\S+ random=\S+ tasks=2 won=(\d) tied=(\d) lost=(\d)$",
+    summary = re.search(r"^mean_regret nao=\S+ random=\S+ tasks=2 won=(\d) tied=(\d) lost=(\d);",
                         output, re.M)
     assert summary and sum(map(int, summary.groups())) == 2
     # Every run was recorded; a second call reads the records back.
@@ -636,3 +636,7 @@ def test_lcbench_benchmark_compares_at_one_budget(capsys, tmp_path):
     assert module.main(arguments + ["--tasks", "3945"]) == 0
     rerun = json.loads(path.read_text())
     assert rerun["parameters"] == current and len(rerun["trained"]) > 1
+    # A variant's records never replace the default's.
+    with pytest.raises(SystemExit):
+        module.main(["--data", SURROGATE, "--nao-options", '{"local_share": 0}'])
+    assert "needs its own --results" in capsys.readouterr().err
