@@ -10,7 +10,9 @@ For every dataset and seed this runs, each in a fresh process:
 Each run's record is written to `--results` as it finishes
 (`<dataset>/<method>_<seed>.json`), and a run whose record exists is skipped,
 so the study can be stopped and started again, across sessions. The wall
-time of a run excludes the seconds spent reading the test set.
+time of a run, and its CPU time (all threads; unlike the wall time, not
+moved by other jobs on the machine), exclude the seconds spent reading the
+test set.
 
 `--report` reads the records and prints, per dataset and seed: RandomSearch's
 test accuracy, that of PruneSearch's whole rule replayed on RandomSearch's
@@ -76,19 +78,20 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
     hypermodel = kpn.NASHyperModel(splits.input_shape, splits.num_classes,
                                    architecture=architecture)
     curves = {}
-    reading = [0.0]
+    reading = [0.0, 0.0]  # wall and CPU seconds spent on the test set
 
     class Recorder:
         """Records validation and test accuracy after every epoch."""
 
         def on_epoch_end(self, trial, model, epoch, logs=None):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             test = model.evaluate(splits.x_test, splits.y_test, verbose=0,
                                   return_dict=True)["accuracy"]
             entry = curves.setdefault(trial.trial_id, {"val": {}, "test": {}})
             entry["val"][epoch] = float(logs["val_accuracy"])
             entry["test"][epoch] = float(test)
             reading[0] += time.perf_counter() - started
+            reading[1] += time.process_time() - cpu_started
             super().on_epoch_end(trial, model, epoch, logs=logs)
 
     class RecordedRandomSearch(Recorder, kt.RandomSearch):
@@ -105,11 +108,12 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
     else:
         tuner = RecordedPruneSearch(hypermodel, progress=False, **SEARCHES[method], **common)
     keras.utils.set_random_seed(compare.search_seed(seed))
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         tuner.search(splits.x_train, splits.y_train, epochs=epochs, batch_size=batch_size,
                      validation_data=(splits.x_val, splits.y_val), verbose=0)
         wall = time.perf_counter() - started - reading[0]
+        cpu = time.process_time() - cpu_started - reading[1]
         best = tuner.oracle.get_best_trials(1)[0]
         model = tuner.get_best_models(1)[0]
         test_accuracy = float(model.evaluate(splits.x_test, splits.y_test, verbose=0,
@@ -132,6 +136,7 @@ def run_one(dataset, method, seed, trials, epochs, batch_size, path):
             "intra_op_threads": os.environ.get("TF_NUM_INTRAOP_THREADS", "default"),
             "batch_norm_momentum": hypermodel.search_space.batch_norm_momentum,
             "wall_seconds": round(wall, 2), "test_reading_seconds": round(reading[0], 2),
+            "cpu_seconds": round(cpu, 2),
             "best_trial": best.trial_id, "test_accuracy": test_accuracy,
             "epochs_trained": sum(len(c["val"]) for c in candidates.values()),
             "candidates": candidates,

@@ -225,14 +225,20 @@ def against_random(args, dataset):
         difference = analysis.paired_difference(
             [r["test_accuracy"] - b["test_accuracy"] for r, b in pairs])
         ratios = [r["wall_seconds"] / b["wall_seconds"] for r, b in pairs]
+        # CPU time: recorded since 2026-12-02; not moved by other jobs' load.
+        cpu_ratios = [r["cpu_seconds"] / b["cpu_seconds"] for r, b in pairs
+                      if r.get("cpu_seconds") and b.get("cpu_seconds")]
+        cpu = (f"{np.mean(cpu_ratios):.2f} (max {max(cpu_ratios):.2f}; {len(cpu_ratios)} "
+               "seeds)" if cpu_ratios else "")
         epochs = [r["epochs_trained"] / b["epochs_trained"] for r, b in pairs]
         lines.append(
             f"| {label} | {len(pairs)} | {difference.format()} | {np.mean(ratios):.2f} "
-            f"(max {max(ratios):.2f}) | {np.mean(epochs):.2f} |")
+            f"(max {max(ratios):.2f}) | {cpu} | {np.mean(epochs):.2f} |")
     if lines:
         print("\n| search | seeds | minus RandomSearch (points): mean [95% interval], "
-              "Wilcoxon p | wall time / RandomSearch's: mean (max) | epochs / RandomSearch's |")
-        print("| --- | --- | --- | --- | --- |")
+              "Wilcoxon p | wall time / RandomSearch's: mean (max) | CPU time / "
+              "RandomSearch's: mean (max) | epochs / RandomSearch's |")
+        print("| --- | --- | --- | --- | --- | --- |")
         print("\n".join(lines))
 
 
