@@ -34,7 +34,8 @@ seed s starts at a position hashed from s (as `NAOSearch`'s does), the same
 for every method of that seed, so generation 0 is the same candidates for
 NAO and random. Each run's record (the accuracy of every epoch trained) is
 written to --results as it finishes (`<task>/<method>_<seed>.json`) and
-read back instead of run again, so the study can span sessions.
+read back instead of run again, so the study can span sessions; so is each
+task's reference (`<task>/reference_<count>.json`).
 
     pip install -e ".[lcbench]"      # onnxruntime
     python benchmarks/nao_lcbench.py --seeds 10          # max_trials 75: eight generations
@@ -207,6 +208,21 @@ def policy_parameters(method, max_trials, nao_options=None):
     return json.loads(json.dumps(policy.parameters()))
 
 
+def stored_reference(results, task, count, compute):
+    """A task's reference accuracy: read from `results` if recorded there for
+    `count` configurations, else computed by `compute()` (half a minute: the
+    surrogate's curves of every configuration) and recorded."""
+    path = results and os.path.join(results, str(task), f"reference_{count}.json")
+    if path and os.path.exists(path):
+        with open(path) as stored:
+            return json.load(stored)["reference"]
+    reference = compute()
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        files.atomic_write_json(path, {"task": task, "count": count, "reference": reference})
+    return reference
+
+
 def stored_run(results, task, method, seed, max_trials, compute, parameters=None):
     """The accuracies of a run: read from its record under `results` if it
     was made with `max_trials` and `parameters` (a record without them is
@@ -282,7 +298,8 @@ def main(argv=None):
     started = time.perf_counter()
     for task in tasks:
         surrogate = Surrogate(args.data, task)
-        reference = reference_accuracy(surrogate, args.reference)
+        reference = stored_reference(args.results, task, args.reference,
+                                     lambda: reference_accuracy(surrogate, args.reference))
         regrets = {method: [] for method in methods}
         for seed in range(1, args.seeds + 1):
             trained = {}

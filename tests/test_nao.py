@@ -622,7 +622,8 @@ def test_lcbench_benchmark_compares_at_one_budget(capsys, tmp_path):
                         output, re.M)
     assert summary and sum(map(int, summary.groups())) == 2
     # Every run was recorded; a second call reads the records back.
-    assert sorted(os.listdir(tmp_path / "3945")) == ["nao_1.json", "random_1.json"]
+    assert sorted(os.listdir(tmp_path / "3945")) == ["nao_1.json", "random_1.json",
+                                                     "reference_200.json"]
     assert module.main(arguments) == 0
     again = capsys.readouterr().out
     assert re.findall(r"^task=.*$", again, re.M) == lines
