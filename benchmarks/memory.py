@@ -74,6 +74,7 @@ def search(args):
     history = tuner.oracle.cull_history
     print(json.dumps({
         "backend": keras.backend.backend(),
+        "xla_flags": os.environ.get("XLA_FLAGS"),
         "trials": args.trials[0],
         "workers": args.workers,
         "wall_seconds": round(time.perf_counter() - start, 1),
