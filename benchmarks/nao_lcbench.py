@@ -26,8 +26,9 @@ Regret is in accuracy points below the task's reference: the best final
 validation accuracy among --reference random configurations trained for all
 51 epochs. Per task it prints the mean regret of each method over --seeds
 seeds, then for each method the mean over tasks and the tasks it won, tied
-(mean regrets within --tie points) and lost against random, and the epochs
-each method trained.
+(mean regrets within --tie points) and lost against random, the advantage
+on every task that would make 2:1 the expected count at this noise (at these
+seeds, 30 and 100), and the epochs each method trained.
 
 Runs are seeded 1..--seeds and independent of each other: the sampler of
 seed s starts at a position hashed from s (as `NAOSearch`'s does), the same
@@ -154,10 +155,15 @@ def method_options(method, nao_options=None):
     return {**(nao_options or {}), **VARIANTS[method]}
 
 
-def run(method, surrogate, max_trials, seed, nao_options=None):
+def run(method, surrogate, max_trials, seed, nao_options=None, population=None):
     """One search through the search's own engine (NAOSearch's policy and
     defaults, or `nao_options`); returns the accuracy of every epoch
-    trained, in order."""
+    trained, in order.
+
+    A list given as `population` receives one dict per candidate sampled,
+    in order: its `generation`, `origin` ("nao" or "random"), `epochs`
+    trained and `best`, the best accuracy of its whole 51-epoch curve (what
+    it would have reached had nothing culled or stopped it)."""
     space = search_space()
     policy = make_nao_policy(lambda: space, max_trials, seed=seed,
                              **method_options(method, nao_options))
@@ -180,7 +186,32 @@ def run(method, surrogate, max_trials, seed, nao_options=None):
         return trained[-1]
 
     play.play(engine, objective)
+    if population is not None:
+        population.extend(
+            {"generation": row["generation"], "origin": row["origin"],
+             "epochs": row["epochs"], "best": float(curves[row["trial_id"]].max())}
+            for row in policy.candidate_table(engine)
+        )
     return trained
+
+
+def measured_run(method, surrogate, max_trials, seed, nao_options=None,
+                 with_population=False):
+    """`run`'s record: its `trained` accuracies, and its `population` if asked."""
+    population = [] if with_population else None
+    trained = run(method, surrogate, max_trials, seed, nao_options, population)
+    return {"trained": trained,
+            **({"population": population} if with_population else {})}
+
+
+def population_summary(population, reference):
+    """(regret of the best candidate sampled, had every one trained its whole
+    curve; mean best accuracy of generation 0; of the later generations)."""
+    best = [candidate["best"] for candidate in population]
+    first = [c["best"] for c in population if c["generation"] == 0]
+    later = [c["best"] for c in population if c["generation"]]
+    return (reference - max(best), float(np.mean(first)),
+            float(np.mean(later)) if later else np.nan)
 
 
 def codec_grid_sampler(space, seed, population, max_collisions=100):
@@ -223,24 +254,90 @@ def stored_reference(results, task, count, compute):
     return reference
 
 
-def stored_run(results, task, method, seed, max_trials, compute, parameters=None):
-    """The accuracies of a run: read from its record under `results` if it
-    was made with `max_trials` and `parameters` (a record without them is
-    taken as made with them), or computed by `compute()` and recorded there
-    ('' keeps no record)."""
+def stored_run(results, task, method, seed, max_trials, compute, parameters=None,
+               with_population=False):
+    """A run's record (`trained`: its accuracies; `population`: its
+    candidates, where kept): read from `results` if it was made with
+    `max_trials` and `parameters` (a record without them is taken as made
+    with them) and holds a population if `with_population`; else
+    `compute()`'s (a dict with `trained`, and `population` if kept),
+    recorded there ('' keeps no record)."""
     path = results and os.path.join(results, str(task), f"{method}_{seed}.json")
     if path and os.path.exists(path):
         with open(path) as stored:
             record = json.load(stored)
-        if record["max_trials"] == max_trials and record.get("parameters") in (None, parameters):
-            return record["trained"]
-    trained = compute()
+        if (record["max_trials"] == max_trials
+                and record.get("parameters") in (None, parameters)
+                and (not with_population or "population" in record)):
+            return record
+    record = {"task": task, "method": method, "seed": seed, "max_trials": max_trials,
+              "parameters": parameters, **compute()}
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        files.atomic_write_json(path, {"task": task, "method": method, "seed": seed,
-                                       "max_trials": max_trials, "parameters": parameters,
-                                       "trained": trained})
-    return trained
+        files.atomic_write_json(path, record)
+    return record
+
+
+def expected_task_count(standard_errors, advantage, tie):
+    """Tasks a method is expected to win and lose against random when it is
+    `advantage` points of regret better on every task.
+
+    A task's mean paired difference over its seeds is taken as normal around
+    -advantage with that task's standard error; a win is a mean below -tie, a
+    loss one above +tie (the count this benchmark prints).
+
+    >>> won, lost = expected_task_count([0.1, 0.1], advantage=0.0, tie=0.05)
+    >>> round(won, 3) == round(lost, 3)
+    True
+    """
+    from scipy import stats
+
+    errors = np.maximum(np.asarray(standard_errors, dtype=float), 1e-12)
+    won = float(stats.norm.cdf((advantage - tie) / errors).sum())
+    lost = float(stats.norm.cdf((-advantage - tie) / errors).sum())
+    return won, lost
+
+
+def advantage_for_count_ratio(standard_errors, tie, ratio=2.0):
+    """The smallest advantage on every task (points of regret) whose expected
+    count of won tasks is `ratio` times that of lost ones."""
+    from scipy import optimize
+
+    if ratio <= 1:
+        raise ValueError(f"ratio must be above 1, got {ratio}")
+
+    def excess(advantage):
+        won, lost = expected_task_count(standard_errors, advantage, tie)
+        return won - ratio * lost
+
+    high = tie + 10 * float(np.max(standard_errors)) + 1.0
+    return float(optimize.brentq(excess, 0.0, high))
+
+
+def print_population_lines(populations, found, methods):
+    """Splits each method's regret into the best candidate it sampled (had
+    every candidate trained to the end) and what the cull and early stopping
+    lost of it, and compares the best candidates with random's over tasks."""
+
+    def per_task(rows, column):
+        tasks = list(dict.fromkeys(row[0] for row in rows))
+        return np.array([np.mean([row[column] for row in rows if row[0] == task])
+                         for task in tasks])
+
+    for method in methods:
+        rows = populations[method]
+        sampled = per_task(rows, 1)
+        regret = per_task(found[method], 1)
+        line = (
+            f"population {method}: regret of the best candidate sampled {sampled.mean():.3f}, "
+            f"found {regret.mean():.3f} (the cull and stopping lost "
+            f"{(regret - sampled).mean():.3f}); mean best accuracy of generation 0 "
+            f"{per_task(rows, 2).mean():.2f}, of later ones {np.nanmean(per_task(rows, 3)):.2f}"
+        )
+        if method != "random":
+            paired = analysis.paired_difference(sampled - per_task(populations["random"], 1))
+            line += f"; best sampled {method}-random over tasks {paired.format(scale=1.0)}"
+        print(line)
 
 
 def main(argv=None):
@@ -258,6 +355,10 @@ def main(argv=None):
                         help="where each run's record is kept ('' keeps none)")
     parser.add_argument("--tie", type=float, default=0.05,
                         help="mean regrets closer than this (points) are a tie")
+    parser.add_argument("--populations", action="store_true",
+                        help="keep every run's candidates (a record without them is "
+                        "run again) and print where the regret comes from: the "
+                        "candidates sampled or the cull's choice among them")
     parser.add_argument("--nao-options", type=json.loads, default=None,
                         help="JSON of make_nao_policy arguments for every method but "
                         "random, e.g. '{\"local_share\": 0}'; needs its own --results")
@@ -292,7 +393,12 @@ def main(argv=None):
     parameters = {method: policy_parameters(method, args.max_trials, args.nao_options)
                   for method in methods}
     means = {method: [] for method in methods}
+    standard_errors = {method: [] for method in methods}
     clear = {method: [0, 0] for method in methods}  # tasks won, lost at 95%
+    # Per run (task first): (task, regret found) and, where the record keeps
+    # its candidates, population_summary's figures.
+    found = {method: [] for method in methods}
+    populations = {method: [] for method in methods}
     epochs = {method: [] for method in methods}
     budgets = []
     started = time.perf_counter()
@@ -304,16 +410,22 @@ def main(argv=None):
         for seed in range(1, args.seeds + 1):
             trained = {}
             for method in methods:
-                trained[method] = stored_run(
+                record = stored_run(
                     args.results, task, method, seed, args.max_trials,
-                    lambda: run(method, surrogate, args.max_trials, seed, args.nao_options),
-                    parameters[method],
+                    lambda: measured_run(method, surrogate, args.max_trials, seed,
+                                         args.nao_options, args.populations),
+                    parameters[method], with_population=args.populations,
                 )
+                trained[method] = record["trained"]
                 epochs[method].append(len(trained[method]))
+                if "population" in record:
+                    populations[method].append(
+                        (task, *population_summary(record["population"], reference)))
             budget = min(len(found) for found in trained.values())
             budgets.append(budget)
             for method in methods:
                 regrets[method].append(reference - max(trained[method][:budget]))
+                found[method].append((task, regrets[method][-1]))
         line = " ".join(
             f"{method}_regret={np.mean(regrets[method]):.3f}" for method in methods
         )
@@ -322,8 +434,11 @@ def main(argv=None):
             if method == "random":
                 continue
             # Regret is in points already: scale 1 keeps them.
-            paired = analysis.paired_difference(
-                np.subtract(regrets[method], regrets["random"]))
+            differences = np.subtract(regrets[method], regrets["random"])
+            paired = analysis.paired_difference(differences)
+            standard_errors[method].append(
+                float(np.std(differences, ddof=1) / np.sqrt(len(differences)))
+                if len(differences) > 1 else np.nan)
             line += f" {method}-random={paired.format(scale=1.0)}"
             if paired.high < 0:
                 clear[method][0] += 1
@@ -346,6 +461,20 @@ def main(argv=None):
             f"won {clear[method][0]} and lost {clear[method][1]} with the task's "
             "95% interval clear of 0"
         )
+        errors = np.array(standard_errors[method])
+        if len(errors) and np.all(np.isfinite(errors)):
+            # What the won:lost bar can see at this noise: the advantage on
+            # every task that makes 2:1 the expected count, at these seeds
+            # and at more (a task's standard error shrinks with sqrt(seeds)).
+            needed = " ".join(
+                f"{count}_seeds=" + format(advantage_for_count_ratio(
+                    errors * np.sqrt(args.seeds / count), args.tie), ".3f")
+                for count in sorted({args.seeds, 30, 100})
+            )
+            print(f"advantage on every task for an expected 2:1 count ({method}): {needed} "
+                  f"points of regret (tie {args.tie})")
+    if all(len(populations[method]) == len(found[method]) for method in methods):
+        print_population_lines(populations, found, methods)
     spent = " ".join(f"{method}={np.mean(epochs[method]):.0f}" for method in methods)
     print(
         f"epochs per run: {spent}, compared at {np.mean(budgets):.0f}; "

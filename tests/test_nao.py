@@ -637,7 +637,38 @@ def test_lcbench_benchmark_compares_at_one_budget(capsys, tmp_path):
     assert module.main(arguments + ["--tasks", "3945"]) == 0
     rerun = json.loads(path.read_text())
     assert rerun["parameters"] == current and len(rerun["trained"]) > 1
+    # With --populations, records that lack their candidates are run again
+    # and keep them; the regret splits into the best candidate sampled and
+    # what the cull lost of it (never negative: the search only reports
+    # epochs of candidates it sampled).
+    assert module.main(arguments + ["--populations"]) == 0
+    output = capsys.readouterr().out
+    record = json.loads((tmp_path / "7593" / "nao_1.json").read_text())
+    assert len(record["population"]) == 20
+    assert {c["origin"] for c in record["population"]} <= {"nao", "random"}
+    assert record["population"][0]["generation"] == 0
+    for method in ("nao", "random"):
+        line = re.search(rf"^population {method}: regret of the best candidate sampled "
+                         r"(\S+), found (\S+) \(the cull and stopping lost (\S+)\)",
+                         output, re.M)
+        sampled, found, lost = map(float, line.groups())
+        assert 0 <= sampled <= found and lost >= -1e-9
     # A variant's records never replace the default's.
     with pytest.raises(SystemExit):
         module.main(["--data", SURROGATE, "--nao-options", '{"local_share": 0}'])
     assert "needs its own --results" in capsys.readouterr().err
+
+
+def test_the_lcbench_count_needs_a_larger_advantage_where_tasks_are_noisier():
+    module = load_benchmark("nao_lcbench")
+    won, lost = module.expected_task_count([0.1] * 4, advantage=0.0, tie=0.05)
+    assert won == pytest.approx(lost) and won < 4
+    won, lost = module.expected_task_count([0.01] * 4, advantage=1.0, tie=0.05)
+    assert won == pytest.approx(4) and lost == pytest.approx(0)
+    quiet = module.advantage_for_count_ratio([0.05] * 10, tie=0.05)
+    noisy = module.advantage_for_count_ratio([1.0] * 10, tie=0.05)
+    assert 0 < quiet < noisy
+    won, lost = module.expected_task_count([1.0] * 10, noisy, tie=0.05)
+    assert won == pytest.approx(2 * lost)
+    with pytest.raises(ValueError, match="ratio must be above 1"):
+        module.advantage_for_count_ratio([0.1], tie=0.05, ratio=1)
