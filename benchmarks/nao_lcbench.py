@@ -314,10 +314,11 @@ def advantage_for_count_ratio(standard_errors, tie, ratio=2.0):
     return float(optimize.brentq(excess, 0.0, high))
 
 
-def print_population_lines(populations, found, methods):
+def print_population_lines(populations, found_regrets, methods):
     """Splits each method's regret into the best candidate it sampled (had
     every candidate trained to the end) and what the cull and early stopping
-    lost of it, and compares the best candidates with random's over tasks."""
+    lost of it (with the budget shared with the other methods), and compares
+    the best candidates with random's over tasks."""
 
     def per_task(rows, column):
         tasks = list(dict.fromkeys(row[0] for row in rows))
@@ -327,7 +328,7 @@ def print_population_lines(populations, found, methods):
     for method in methods:
         rows = populations[method]
         sampled = per_task(rows, 1)
-        regret = per_task(found[method], 1)
+        regret = per_task(found_regrets[method], 1)
         line = (
             f"population {method}: regret of the best candidate sampled {sampled.mean():.3f}, "
             f"found {regret.mean():.3f} (the cull and stopping lost "
@@ -397,7 +398,7 @@ def main(argv=None):
     clear = {method: [0, 0] for method in methods}  # tasks won, lost at 95%
     # Per run (task first): (task, regret found) and, where the record keeps
     # its candidates, population_summary's figures.
-    found = {method: [] for method in methods}
+    found_regrets = {method: [] for method in methods}
     populations = {method: [] for method in methods}
     epochs = {method: [] for method in methods}
     budgets = []
@@ -425,7 +426,7 @@ def main(argv=None):
             budgets.append(budget)
             for method in methods:
                 regrets[method].append(reference - max(trained[method][:budget]))
-                found[method].append((task, regrets[method][-1]))
+                found_regrets[method].append((task, regrets[method][-1]))
         line = " ".join(
             f"{method}_regret={np.mean(regrets[method]):.3f}" for method in methods
         )
@@ -473,8 +474,8 @@ def main(argv=None):
             )
             print(f"advantage on every task for an expected 2:1 count ({method}): {needed} "
                   f"points of regret (tie {args.tie})")
-    if all(len(populations[method]) == len(found[method]) for method in methods):
-        print_population_lines(populations, found, methods)
+    if all(len(populations[method]) == len(found_regrets[method]) for method in methods):
+        print_population_lines(populations, found_regrets, methods)
     spent = " ".join(f"{method}={np.mean(epochs[method]):.0f}" for method in methods)
     print(
         f"epochs per run: {spent}, compared at {np.mean(budgets):.0f}; "
