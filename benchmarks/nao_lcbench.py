@@ -204,14 +204,27 @@ def measured_run(method, surrogate, max_trials, seed, nao_options=None,
             **({"population": population} if with_population else {})}
 
 
-def population_summary(population, reference):
-    """(regret of the best candidate sampled, had every one trained its whole
-    curve; mean best accuracy of generation 0; of the later generations)."""
+def population_summary(population, trained, reference):
+    """Figures of one run's candidates (regrets in points below `reference`):
+    the best candidate sampled, had every one trained its whole curve; the
+    best the run reported (what the cull and early stopping kept of it); the
+    mean best accuracy of generation 0 and of the later ones; and the mean
+    gap between a generation's best and second best candidate."""
     best = [candidate["best"] for candidate in population]
-    first = [c["best"] for c in population if c["generation"] == 0]
-    later = [c["best"] for c in population if c["generation"]]
-    return (reference - max(best), float(np.mean(first)),
-            float(np.mean(later)) if later else np.nan)
+    generations = {}
+    for candidate in population:
+        generations.setdefault(candidate["generation"], []).append(candidate["best"])
+    later = [value for generation, values in generations.items() if generation
+             for value in values]
+    gaps = [np.subtract(*sorted(values)[-1:-3:-1]) for values in generations.values()
+            if len(values) > 1]
+    return {
+        "sampled": reference - max(best),
+        "reported": reference - max(trained),
+        "generation_0": float(np.mean(generations[0])),
+        "later": float(np.mean(later)) if later else np.nan,
+        "gap": float(np.mean(gaps)) if gaps else np.nan,
+    }
 
 
 def codec_grid_sampler(space, seed, population, max_collisions=100):
@@ -316,27 +329,34 @@ def advantage_for_count_ratio(standard_errors, tie, ratio=2.0):
 
 def print_population_lines(populations, found_regrets, methods):
     """Splits each method's regret into the best candidate it sampled (had
-    every candidate trained to the end) and what the cull and early stopping
-    lost of it (with the budget shared with the other methods), and compares
-    the best candidates with random's over tasks."""
+    every candidate trained to the end), what the cull and early stopping
+    lost of it in the whole run and what the budget shared with the other
+    methods cut, and compares the best candidates with random's over tasks."""
 
-    def per_task(rows, column):
+    def per_task(rows, key=None):
         tasks = list(dict.fromkeys(row[0] for row in rows))
-        return np.array([np.mean([row[column] for row in rows if row[0] == task])
-                         for task in tasks])
+        return np.array([
+            np.mean([row[1] if key is None else row[1][key] for row in rows
+                     if row[0] == task])
+            for task in tasks
+        ])
 
     for method in methods:
         rows = populations[method]
-        sampled = per_task(rows, 1)
-        regret = per_task(found_regrets[method], 1)
+        sampled = per_task(rows, "sampled")
+        reported = per_task(rows, "reported")
+        found = per_task(found_regrets[method])
         line = (
             f"population {method}: regret of the best candidate sampled {sampled.mean():.3f}, "
-            f"found {regret.mean():.3f} (the cull and stopping lost "
-            f"{(regret - sampled).mean():.3f}); mean best accuracy of generation 0 "
-            f"{per_task(rows, 2).mean():.2f}, of later ones {np.nanmean(per_task(rows, 3)):.2f}"
+            f"reported {reported.mean():.3f} (the cull and stopping lost "
+            f"{(reported - sampled).mean():.3f}), at the budget {found.mean():.3f}; "
+            f"mean best accuracy of generation 0 {per_task(rows, 'generation_0').mean():.2f}, "
+            f"of later ones {np.nanmean(per_task(rows, 'later')):.2f}; a generation's best "
+            f"minus its second best {np.nanmean(per_task(rows, 'gap')):.2f}"
         )
         if method != "random":
-            paired = analysis.paired_difference(sampled - per_task(populations["random"], 1))
+            paired = analysis.paired_difference(
+                sampled - per_task(populations["random"], "sampled"))
             line += f"; best sampled {method}-random over tasks {paired.format(scale=1.0)}"
         print(line)
 
@@ -420,8 +440,8 @@ def main(argv=None):
                 trained[method] = record["trained"]
                 epochs[method].append(len(trained[method]))
                 if "population" in record:
-                    populations[method].append(
-                        (task, *population_summary(record["population"], reference)))
+                    populations[method].append((task, population_summary(
+                        record["population"], record["trained"], reference)))
             budget = min(len(found) for found in trained.values())
             budgets.append(budget)
             for method in methods:
