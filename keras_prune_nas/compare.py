@@ -386,8 +386,11 @@ def run_at_cost_of(baseline, measured, method, settings, run):
 
     Returns:
         The row of the run closer in cost, with `sizing_runs` (the sizes
-        tried, 1 or 2); the equal-trials row itself if the first size is
-        the equal-trials search (it cost at least RandomSearch's already).
+        tried, 1 or 2). A size that is the equal-trials search itself is
+        not run again: its row stands for it (at the first size, the search
+        cost at least RandomSearch's already; at the second, e.g. Hyperband,
+        whose cost grows by whole iterations, one iteration came closer
+        than two).
     """
     for name, row in (("random", baseline), (method, measured)):
         if row.get("error") or not search_cost(row):
@@ -404,16 +407,18 @@ def run_at_cost_of(baseline, measured, method, settings, run):
         if grown in tried:
             break
         tried.append(grown)
-        if basis is measured and _same_search(method, grown, settings):
-            # It cannot grow (it cost at least RandomSearch's already).
-            best = dict(measured)
-            break
-        try:
-            row = run(grown)
-        except Exception:
+        if _same_search(method, grown, settings):
+            row = dict(measured)
             if best is None:
-                raise
-            break  # the first run stands
+                best = row
+                break  # it cannot grow: it cost at least RandomSearch's already
+        else:
+            try:
+                row = run(grown)
+            except Exception:
+                if best is None:
+                    raise
+                break  # the first run stands
         if best is None or miss(row) < miss(best):
             best = row
         if miss(row) <= math.log(1 + COST_TOLERANCE):

@@ -98,7 +98,10 @@ def test_run_at_cost_of_keeps_the_first_run_if_the_second_fails():
         runs.append(grown)
         if len(runs) == 2:
             raise RuntimeError("injected failure")
-        return {"cpu_seconds": 10.0 * planned, "candidates": grown.trials}
+        # 1.5 times as slow per epoch as sized for: the second size is larger
+        # than the equal-trials search, so it runs (and fails).
+        return {"cpu_seconds": 1.5 * compare.planned_search_epochs("prune", grown),
+                "candidates": grown.trials}
 
     row = compare.run_at_cost_of({"cpu_seconds": 2.0 * planned}, {"cpu_seconds": planned},
                                  "prune", settings, run)
@@ -110,6 +113,26 @@ def test_run_at_cost_of_keeps_the_first_run_if_the_second_fails():
     assert not runs and row["candidates"] == 30 and row["cpu_seconds"] == slower["cpu_seconds"]
     with pytest.raises(RuntimeError, match="equal-trials run of prune failed"):
         compare.run_at_cost_of({"cpu_seconds": 1.0}, {"error": "x"}, "prune", settings, run)
+
+
+def test_run_at_cost_of_reuses_the_equal_trials_run_when_a_resize_lands_on_it():
+    # Hyperband grows by whole iterations: one costs 0.64 of RandomSearch,
+    # two cost 1.8 times it, so the second sizing comes back to one
+    # iteration, which is the equal-trials search: its row stands, unrun.
+    settings = compare.Settings(trials=30, epochs=15, patience=5)
+    one_iteration = compare.planned_search_epochs("hyperband", settings)
+    measured = {"cpu_seconds": float(one_iteration), "candidates": 30, "test_accuracy": 0.8}
+    runs = []
+
+    def run(grown):
+        runs.append(grown)
+        return {"cpu_seconds": 1.4 * compare.planned_search_epochs("hyperband", grown),
+                "candidates": 60}
+
+    row = compare.run_at_cost_of({"cpu_seconds": 260.0}, measured, "hyperband", settings, run)
+    assert [grown.hyperband_iterations for grown in runs] == [2]
+    assert row["sizing_runs"] == 2 and row["candidates"] == 30
+    assert row["cpu_seconds"] == measured["cpu_seconds"]
 
 
 def test_paired_against_random_pairs_each_method_with_randomsearch_on_its_seed():
