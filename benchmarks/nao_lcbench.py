@@ -216,8 +216,8 @@ def population_summary(population, trained, reference):
         generations.setdefault(candidate["generation"], []).append(candidate["best"])
     later = [value for generation, values in generations.items() if generation
              for value in values]
-    gaps = [np.subtract(*sorted(values)[-1:-3:-1]) for values in generations.values()
-            if len(values) > 1]
+    ranked = [sorted(values, reverse=True) for values in generations.values()]
+    gaps = [values[0] - values[1] for values in ranked if len(values) > 1]
     return {
         "sampled": reference - max(best),
         "reported": reference - max(trained),
@@ -327,25 +327,23 @@ def advantage_for_count_ratio(standard_errors, tie, ratio=2.0):
     return float(optimize.brentq(excess, 0.0, high))
 
 
-def print_population_lines(populations, found_regrets, methods):
+def print_population_lines(populations, means, methods):
     """Splits each method's regret into the best candidate it sampled (had
     every candidate trained to the end), what the cull and early stopping
     lost of it in the whole run and what the budget shared with the other
-    methods cut, and compares the best candidates with random's over tasks."""
+    methods cut (`means`: each task's mean regret at that budget), and
+    compares the best candidates with random's over tasks."""
 
-    def per_task(rows, key=None):
+    def per_task(rows, key):
         tasks = list(dict.fromkeys(row[0] for row in rows))
-        return np.array([
-            np.mean([row[1] if key is None else row[1][key] for row in rows
-                     if row[0] == task])
-            for task in tasks
-        ])
+        return np.array([np.mean([row[1][key] for row in rows if row[0] == task])
+                         for task in tasks])
 
     for method in methods:
         rows = populations[method]
         sampled = per_task(rows, "sampled")
         reported = per_task(rows, "reported")
-        found = per_task(found_regrets[method])
+        found = np.array(means[method])
         line = (
             f"population {method}: regret of the best candidate sampled {sampled.mean():.3f}, "
             f"reported {reported.mean():.3f} (the cull and stopping lost "
@@ -416,9 +414,7 @@ def main(argv=None):
     means = {method: [] for method in methods}
     standard_errors = {method: [] for method in methods}
     clear = {method: [0, 0] for method in methods}  # tasks won, lost at 95%
-    # Per run (task first): (task, regret found) and, where the record keeps
-    # its candidates, population_summary's figures.
-    found_regrets = {method: [] for method in methods}
+    # Per run whose record keeps its candidates: (task, population_summary).
     populations = {method: [] for method in methods}
     epochs = {method: [] for method in methods}
     budgets = []
@@ -446,7 +442,6 @@ def main(argv=None):
             budgets.append(budget)
             for method in methods:
                 regrets[method].append(reference - max(trained[method][:budget]))
-                found_regrets[method].append((task, regrets[method][-1]))
         line = " ".join(
             f"{method}_regret={np.mean(regrets[method]):.3f}" for method in methods
         )
@@ -494,8 +489,8 @@ def main(argv=None):
             )
             print(f"advantage on every task for an expected 2:1 count ({method}): {needed} "
                   f"points of regret (tie {args.tie})")
-    if all(len(populations[method]) == len(found_regrets[method]) for method in methods):
-        print_population_lines(populations, found_regrets, methods)
+    if all(len(populations[method]) == len(tasks) * args.seeds for method in methods):
+        print_population_lines(populations, means, methods)
     spent = " ".join(f"{method}={np.mean(epochs[method]):.0f}" for method in methods)
     print(
         f"epochs per run: {spent}, compared at {np.mean(budgets):.0f}; "
