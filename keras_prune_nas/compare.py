@@ -274,7 +274,9 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
         resume: Keep the runs `output/results.csv` already holds (those
             without an error) and run only the others, so a comparison that
             takes hours can be stopped and started again. Refused if
-            `output/settings.json` says it was run with other settings.
+            `output/settings.json` says it was run with other settings. The
+            runs of seeds or methods not asked for this time stay in
+            results.csv, outside this report.
 
     A run that fails is recorded with its error (the `error` column) and the
     comparison goes on; `results.csv` is rewritten after every run, so a
@@ -295,13 +297,20 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     finalists = None
     results_path = os.path.join(output, "results.csv")
     done = _runs_to_keep(output, dataset, settings) if resume else {}
+    # Resuming with fewer seeds or methods keeps the other runs in results.csv.
+    planned = {(method, seed, budget) for seed in seeds for method in methods
+               for budget in BUDGETS if budget == "trials" or (
+                   equal_wall and method in GROWN_METHODS)}
+    untouched = [row for row in _previous_rows(output)
+                 if (row["method"], row["seed"], budget_of(row)) not in planned
+                 ] if resume else []
     files.atomic_write_json(os.path.join(output, "settings.json"),
                             dataclasses.asdict(settings))
 
     def record(row, method, seed, budget):
         row.update(dataset=dataset, method=method, seed=seed, budget=budget)
         rows.append(row)
-        write_results(rows, results_path)
+        write_results(untouched + rows, results_path)
         if progress:
             progress(_progress_line(row))
 
@@ -373,6 +382,11 @@ def _runs_to_keep(output, dataset, settings):
         for row in read_results(results_path)
         if row["dataset"] == dataset and not row.get("error")
     }
+
+
+def _previous_rows(output):
+    path = os.path.join(output, "results.csv")
+    return read_results(path) if os.path.exists(path) else []
 
 
 def run_at_cost_of(baseline, measured, method, settings, run):
@@ -720,6 +734,22 @@ def aggregate(rows, budget="trials"):
     return summary
 
 
+def _pairs(rows, baseline, budget, baseline_budget):
+    """Per method of `budget` (other than `baseline` itself): the list of
+    (row, baseline's row of `baseline_budget` on the same seed), failed runs
+    and unpaired seeds left out."""
+    baselines = {r["seed"]: r for r in rows
+                 if r["method"] == baseline and budget_of(r) == baseline_budget
+                 and not r.get("error")}
+    pairs = {}
+    for row in rows:
+        if (budget_of(row) != budget or row["method"] == baseline or row.get("error")
+                or row["seed"] not in baselines):
+            continue
+        pairs.setdefault(row["method"], []).append((row, baselines[row["seed"]]))
+    return pairs
+
+
 def paired_against_random(rows, budget="trials"):
     """Per method of `budget`: its test accuracy minus RandomSearch's
     (equal-trials run) on the same seed, as an `analysis.PairedDifference`,
@@ -727,28 +757,34 @@ def paired_against_random(rows, budget="trials"):
     where no row has them)."""
     from keras_prune_nas import analysis
 
-    random = {r["seed"]: r for r in rows
-              if r["method"] == "random" and budget_of(r) == "trials" and not r.get("error")}
-    found = {}
-    for row in rows:
-        if (budget_of(row) != budget or row["method"] == "random" or row.get("error")
-                or row["seed"] not in random):
-            continue
-        entry = found.setdefault(row["method"], {"differences": [], "wall_seconds": [],
-                                                 "cpu_seconds": []})
-        baseline = random[row["seed"]]
-        entry["differences"].append(row["test_accuracy"] - baseline["test_accuracy"])
-        for name in ("wall_seconds", "cpu_seconds"):
-            if row.get(name) and baseline.get(name):
-                entry[name].append(row[name] / baseline[name])
-
-    def mean_or_none(values):
-        return statistics.fmean(values) if values else None
+    def mean_ratio(pairs, name):
+        ratios = [row[name] / base[name] for row, base in pairs
+                  if row.get(name) and base.get(name)]
+        return statistics.fmean(ratios) if ratios else None
 
     return {
-        method: (analysis.paired_difference(entry["differences"]),
-                 mean_or_none(entry["wall_seconds"]), mean_or_none(entry["cpu_seconds"]))
-        for method, entry in found.items()
+        method: (
+            analysis.paired_difference(
+                row["test_accuracy"] - base["test_accuracy"] for row, base in pairs
+            ),
+            mean_ratio(pairs, "wall_seconds"),
+            mean_ratio(pairs, "cpu_seconds"),
+        )
+        for method, pairs in _pairs(rows, "random", budget, "trials").items()
+    }
+
+
+def prune_against_grown(rows):
+    """At RandomSearch's cost: PruneSearch's test accuracy minus that of each
+    other grown search (Hyperband, NAOSearch, ...) on the same seed, as an
+    `analysis.PairedDifference` per method."""
+    from keras_prune_nas import analysis
+
+    return {
+        method: analysis.paired_difference(
+            base["test_accuracy"] - row["test_accuracy"] for row, base in pairs
+        )
+        for method, pairs in _pairs(rows, "prune", "wall", "wall").items()
     }
 
 
@@ -767,6 +803,17 @@ def _paired_lines(rows, budget):
         ratio_texts = ["" if ratio is None else f"{ratio:.2f}" for ratio in ratios]
         lines.append(f"| {method} | {difference.format()} | {difference.count} | "
                      f"{' | '.join(ratio_texts)} |")
+    if budget == "wall":
+        against = prune_against_grown(rows)
+        if against:
+            lines += [
+                "",
+                "| PruneSearch minus, at the same cost | on the same seed (points): mean "
+                "[95% interval], Wilcoxon p | seeds |",
+                "| --- | --- | --- |",
+            ]
+            lines += [f"| {method} | {against[method].format()} | {against[method].count} |"
+                      for method in METHODS if method in against]
     return lines
 
 

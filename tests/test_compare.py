@@ -2,6 +2,7 @@
 
 import csv
 import math
+import os
 import statistics
 
 import pytest
@@ -159,6 +160,29 @@ def test_paired_against_random_pairs_each_method_with_randomsearch_on_its_seed()
     assert wall["prune"][0].count == 1 and wall["prune"][0].mean == pytest.approx(0.03)
 
 
+def test_prune_against_grown_pairs_the_searches_grown_to_the_same_cost():
+    rows = [
+        {"method": "random", "seed": seed, "test_accuracy": 0.5} for seed in (1, 2, 3)
+    ] + [
+        {"method": "prune", "seed": 1, "budget": "wall", "test_accuracy": 0.83},
+        {"method": "prune", "seed": 2, "budget": "wall", "test_accuracy": 0.90},
+        {"method": "prune", "seed": 3, "budget": "wall", "test_accuracy": 0.70},
+        # Equal trials: not paired with the grown PruneSearch.
+        {"method": "hyperband", "seed": 1, "test_accuracy": 0.10},
+        {"method": "hyperband", "seed": 1, "budget": "wall", "test_accuracy": 0.80},
+        {"method": "hyperband", "seed": 2, "budget": "wall", "test_accuracy": 0.86},
+        {"method": "hyperband", "seed": 3, "budget": "wall", "error": "RuntimeError: x"},
+        {"method": "nao", "seed": 4, "budget": "wall", "test_accuracy": 0.99},  # no pair
+    ]
+    against = compare.prune_against_grown(rows)
+    assert set(against) == {"hyperband"}
+    assert against["hyperband"].count == 2
+    assert against["hyperband"].mean == pytest.approx(0.035)
+    lines = "\n".join(compare._paired_lines(rows, "wall"))
+    assert "| hyperband | +3.50 [" in lines and "PruneSearch minus, at the same cost" in lines
+    assert "PruneSearch minus" not in "\n".join(compare._paired_lines(rows, "trials"))
+
+
 def test_resume_keeps_what_was_measured_and_reruns_what_failed(tmp_path, monkeypatch):
     calls = []
     run_classic = compare.run_classifier
@@ -184,6 +208,22 @@ def test_resume_keeps_what_was_measured_and_reruns_what_failed(tmp_path, monkeyp
     with pytest.raises(ValueError, match=r"other settings: trials=20 \(now 7\)"):
         compare.compare(seeds=[0], resume=True, settings=compare.Settings(trials=7),
                         **options)
+
+
+def test_resume_with_fewer_seeds_or_methods_keeps_the_other_runs(tmp_path):
+    options = dict(dataset="wine", output=str(tmp_path), progress=None)
+    compare.compare(seeds=[0, 1], methods=["knn", "logistic_regression"], **options)
+    path = os.path.join(str(tmp_path), "results.csv")
+    before = compare.read_results(path)
+    report = compare.compare(seeds=[1], methods=["knn", "svm"], resume=True, **options)
+    # The report covers what was asked; the file keeps everything measured.
+    assert [(r["method"], r["seed"]) for r in report.rows] == [("knn", 1), ("svm", 1)]
+    after = compare.read_results(path)
+    assert {(r["method"], r["seed"]) for r in after} == {
+        ("knn", 0), ("logistic_regression", 0), ("knn", 1),
+        ("logistic_regression", 1), ("svm", 1)}
+    kept = {(r["method"], r["seed"]): r["test_accuracy"] for r in after}
+    assert all(kept[r["method"], r["seed"]] == r["test_accuracy"] for r in before)
 
 
 def test_aggregate_means_and_standard_deviations():
