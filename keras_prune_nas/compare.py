@@ -32,6 +32,7 @@ import shutil
 import statistics
 import tempfile
 import time
+import warnings
 from typing import Optional
 
 from keras_prune_nas import checks
@@ -297,13 +298,16 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     finalists = None
     results_path = os.path.join(output, "results.csv")
     done = _runs_to_keep(output, dataset, settings) if resume else {}
+    if equal_wall:
+        done = _keep_whole_seeds(done, seeds, methods, output)
     # Resuming with fewer seeds or methods keeps the other runs in results.csv.
-    planned = {(method, seed, budget) for seed in seeds for method in methods
+    planned = {(dataset, method, seed, budget) for seed in seeds for method in methods
                for budget in BUDGETS if budget == "trials" or (
                    equal_wall and method in GROWN_METHODS)}
-    untouched = [row for row in _previous_rows(output)
-                 if (row["method"], row["seed"], budget_of(row)) not in planned
-                 ] if resume else []
+    untouched = [
+        row for row in _previous_rows(output)
+        if (row["dataset"], row["method"], row["seed"], budget_of(row)) not in planned
+    ] if resume else []
     files.atomic_write_json(os.path.join(output, "settings.json"),
                             dataclasses.asdict(settings))
 
@@ -384,8 +388,29 @@ def _runs_to_keep(output, dataset, settings):
     }
 
 
-def _previous_rows(output):
-    path = os.path.join(output, "results.csv")
+def _keep_whole_seeds(done, seeds, methods, output):
+    """`done` without the runs of any seed that lacks one of its equal-wall
+    runs; those rows go to `output/superseded.csv`.
+
+    A grown search is sized to RandomSearch's cost on its seed, so all of a
+    seed's runs must be timed in one sitting: a seed resumed on another day
+    (or another machine, which can be twice as fast) would compare costs
+    measured apart. An unfinished seed is run again from its RandomSearch.
+    """
+    def needed(seed):
+        return {(method, seed, budget) for method in methods for budget in BUDGETS
+                if budget == "trials" or method in GROWN_METHODS}
+
+    unfinished = {seed for seed in seeds if not needed(seed) <= set(done)}
+    superseded = [row for key, row in done.items() if key[1] in unfinished]
+    if superseded:
+        path = os.path.join(output, "superseded.csv")
+        write_results(_previous_rows(output, "superseded.csv") + superseded, path)
+    return {key: row for key, row in done.items() if key[1] not in unfinished}
+
+
+def _previous_rows(output, name="results.csv"):
+    path = os.path.join(output, name)
     return read_results(path) if os.path.exists(path) else []
 
 
@@ -494,7 +519,8 @@ def search_cost(row, other=None):
     the run it is compared with) has them, else its wall seconds.
 
     CPU seconds are the wall seconds of a search on a machine to itself, and
-    unlike wall seconds they do not grow when other jobs share the cores.
+    grow far less than wall seconds when other jobs share the cores (though
+    they do grow once more processes are busy than there are cores).
     """
     if row.get("cpu_seconds") and (other is None or other.get("cpu_seconds")):
         return row["cpu_seconds"]
@@ -634,13 +660,21 @@ def _run_neural(method, splits, seed, settings, dataset):
     counter = _epoch_counter()
     keras.utils.set_random_seed(search_seed(seed))
     try:
-        tuner.search(
-            splits.x_train, splits.y_train, epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            validation_data=(splits.x_val, splits.y_val),
-            callbacks=[counter], verbose=0,
-        )
-        model = tuner.get_best_models(1)[0]
+        with warnings.catch_warnings():
+            # keras_tuner reloads checkpoints into models whose optimizer is
+            # not built (RandomSearch's best model, every trial Hyperband
+            # continues), and Keras warns at each reload that it leaves the
+            # saved optimizer variables out: keras_tuner's design, nothing a
+            # user of this comparison can act on.
+            warnings.filterwarnings("ignore", category=UserWarning,
+                                    message="Skipping variable loading for optimizer")
+            tuner.search(
+                splits.x_train, splits.y_train, epochs=settings.epochs,
+                batch_size=settings.batch_size,
+                validation_data=(splits.x_val, splits.y_val),
+                callbacks=[counter], verbose=0,
+            )
+            model = tuner.get_best_models(1)[0]
         row = {
             "test_accuracy": _accuracy(model, splits.x_test, splits.y_test),
             "val_accuracy": _accuracy(model, splits.x_val, splits.y_val),

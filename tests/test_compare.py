@@ -4,6 +4,7 @@ import csv
 import math
 import os
 import statistics
+import warnings
 
 import pytest
 
@@ -224,6 +225,38 @@ def test_resume_with_fewer_seeds_or_methods_keeps_the_other_runs(tmp_path):
         ("logistic_regression", 1), ("svm", 1)}
     kept = {(r["method"], r["seed"]): r["test_accuracy"] for r in after}
     assert all(kept[r["method"], r["seed"]] == r["test_accuracy"] for r in before)
+
+
+def test_an_unfinished_equal_wall_seed_is_run_again_whole(tmp_path):
+    # A grown search is sized to RandomSearch's cost on its seed: a seed
+    # finished in another sitting would compare costs measured apart.
+    finished_seed = [("random", 1, "trials"), ("prune", 1, "trials"), ("prune", 1, "wall"),
+                     ("knn", 1, "trials")]
+    unfinished_seed = [("random", 2, "trials"), ("prune", 2, "trials")]
+    not_asked_for = [("knn", 3, "trials")]
+    done = {key: {"dataset": "wine", "method": key[0], "seed": key[1], "budget": key[2],
+                  "test_accuracy": 0.5}
+            for key in finished_seed + unfinished_seed + not_asked_for}
+    kept = compare._keep_whole_seeds(done, [1, 2], ["random", "prune", "knn"], str(tmp_path))
+    assert set(kept) == set(finished_seed + not_asked_for)
+    superseded = compare.read_results(os.path.join(str(tmp_path), "superseded.csv"))
+    assert {(r["method"], r["seed"], r["budget"]) for r in superseded} == set(unfinished_seed)
+    # A later supersession adds to the file.
+    compare._keep_whole_seeds({("random", 4, "trials"): dict(done[unfinished_seed[0]], seed=4)},
+                              [4], ["random", "prune"], str(tmp_path))
+    assert len(compare.read_results(os.path.join(str(tmp_path), "superseded.csv"))) == 3
+
+
+def test_keras_tuners_reload_warning_is_kept_out_of_the_comparison():
+    # RandomSearch loads its best checkpoint into a model whose optimizer is
+    # not built; Keras warns that it skips the saved optimizer variables.
+    splits = compare.load_splits("wine", 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        row, _ = compare._run_neural("random", splits, 0, compare.Settings(trials=2, epochs=1),
+                                     "wine")
+    assert row["candidates"] == 2 and 0.0 <= row["test_accuracy"] <= 1.0
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
 
 
 def test_aggregate_means_and_standard_deviations():
