@@ -299,7 +299,7 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     results_path = os.path.join(output, "results.csv")
     done = _runs_to_keep(output, dataset, settings) if resume else {}
     if equal_wall:
-        done = _keep_whole_seeds(done, seeds, methods, output)
+        done = keep_whole_seeds(done, seeds, methods, output)
     # Resuming with fewer seeds or methods keeps the other runs in results.csv.
     planned = {(dataset, method, seed, budget) for seed in seeds for method in methods
                for budget in BUDGETS if budget == "trials" or (
@@ -388,7 +388,7 @@ def _runs_to_keep(output, dataset, settings):
     }
 
 
-def _keep_whole_seeds(done, seeds, methods, output):
+def keep_whole_seeds(done, seeds, methods, output):
     """`done` without the runs of any seed that lacks one of its equal-wall
     runs; those rows go to `output/superseded.csv`.
 
@@ -822,7 +822,10 @@ def prune_against_grown(rows):
     }
 
 
-def _paired_lines(rows, budget):
+def paired_lines(rows, budget):
+    """The report's markdown lines of paired differences for `budget`: every
+    method against RandomSearch and, at RandomSearch's cost ("wall"),
+    PruneSearch against every other grown search."""
     paired = paired_against_random(rows, budget)
     if not paired:
         return []
@@ -899,7 +902,7 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
         "| --- | --- | --- | --- | --- |",
     ]
     lines += _summary_table_rows(summary)
-    lines += _paired_lines(rows, "trials")
+    lines += paired_lines(rows, "trials")
     wall_summary = aggregate(rows, "wall")
     if wall_summary:
         lines += [
@@ -917,7 +920,7 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
             "| --- | --- | --- | --- | --- | --- |",
         ]
         lines += _summary_table_rows(wall_summary, candidates=True)
-        lines += _paired_lines(rows, "wall")
+        lines += paired_lines(rows, "wall")
     errors = [r for r in rows if r.get("error")]
     if errors:
         lines += ["", "Failed runs:", ""]

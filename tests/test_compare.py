@@ -179,9 +179,9 @@ def test_prune_against_grown_pairs_the_searches_grown_to_the_same_cost():
     assert set(against) == {"hyperband"}
     assert against["hyperband"].count == 2
     assert against["hyperband"].mean == pytest.approx(0.035)
-    lines = "\n".join(compare._paired_lines(rows, "wall"))
+    lines = "\n".join(compare.paired_lines(rows, "wall"))
     assert "| hyperband | +3.50 [" in lines and "PruneSearch minus, at the same cost" in lines
-    assert "PruneSearch minus" not in "\n".join(compare._paired_lines(rows, "trials"))
+    assert "PruneSearch minus" not in "\n".join(compare.paired_lines(rows, "trials"))
 
 
 def test_resume_keeps_what_was_measured_and_reruns_what_failed(tmp_path, monkeypatch):
@@ -237,25 +237,28 @@ def test_an_unfinished_equal_wall_seed_is_run_again_whole(tmp_path):
     done = {key: {"dataset": "wine", "method": key[0], "seed": key[1], "budget": key[2],
                   "test_accuracy": 0.5}
             for key in finished_seed + unfinished_seed + not_asked_for}
-    kept = compare._keep_whole_seeds(done, [1, 2], ["random", "prune", "knn"], str(tmp_path))
+    kept = compare.keep_whole_seeds(done, [1, 2], ["random", "prune", "knn"], str(tmp_path))
     assert set(kept) == set(finished_seed + not_asked_for)
     superseded = compare.read_results(os.path.join(str(tmp_path), "superseded.csv"))
     assert {(r["method"], r["seed"], r["budget"]) for r in superseded} == set(unfinished_seed)
     # A later supersession adds to the file.
-    compare._keep_whole_seeds({("random", 4, "trials"): dict(done[unfinished_seed[0]], seed=4)},
+    compare.keep_whole_seeds({("random", 4, "trials"): dict(done[unfinished_seed[0]], seed=4)},
                               [4], ["random", "prune"], str(tmp_path))
     assert len(compare.read_results(os.path.join(str(tmp_path), "superseded.csv"))) == 3
 
 
-def test_keras_tuners_reload_warning_is_kept_out_of_the_comparison():
+def test_keras_tuners_reload_warning_is_kept_out_of_the_comparison(tmp_path):
     # RandomSearch loads its best checkpoint into a model whose optimizer is
     # not built; Keras warns that it skips the saved optimizer variables.
-    splits = compare.load_splits("wine", 0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        row, _ = compare._run_neural("random", splits, 0, compare.Settings(trials=2, epochs=1),
-                                     "wine")
-    assert row["candidates"] == 2 and 0.0 <= row["test_accuracy"] <= 1.0
+        report = compare.compare(
+            dataset="wine", seeds=[0], methods=["random"], output=str(tmp_path),
+            settings=compare.Settings(trials=2, epochs=1), progress=None,
+            fresh_process=False,
+        )
+    [row] = report.rows
+    assert not row.get("error") and row["candidates"] == 2
     assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
 
 
