@@ -912,8 +912,9 @@ def summary_markdown(rows, dataset, seeds, settings, files, output):
             "should cost what RandomSearch did on that seed, and if it missed by more "
             f"than {COST_TOLERANCE:.0%}, set again from that run and run once more (the "
             "closer run counts). The cost is the search process's CPU seconds: a search's "
-            "wall time on a machine to itself, which other jobs on the machine do not "
-            "change; both ratios are shown.",
+            "wall time on a machine to itself, which other jobs on the machine change far "
+            "less than its wall time (though they do once more processes are busy than "
+            "there are cores); both ratios are shown.",
             "",
             "| method | test accuracy | candidates | epochs trained | wall seconds | "
             "parameters of the chosen model |",
