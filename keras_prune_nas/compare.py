@@ -402,10 +402,13 @@ def keep_whole_seeds(done, seeds, methods, output):
                 if budget == "trials" or method in GROWN_METHODS}
 
     unfinished = {seed for seed in seeds if not needed(seed) <= set(done)}
-    superseded = [row for key, row in done.items() if key[1] in unfinished]
+    previous = _previous_rows(output, "superseded.csv")
+    # A comparison stopped before its first new run leaves them in results.csv
+    # too: moved again on the next resume, they are not written twice.
+    superseded = [row for key, row in done.items()
+                  if key[1] in unfinished and row not in previous]
     if superseded:
-        path = os.path.join(output, "superseded.csv")
-        write_results(_previous_rows(output, "superseded.csv") + superseded, path)
+        write_results(previous + superseded, os.path.join(output, "superseded.csv"))
     return {key: row for key, row in done.items() if key[1] not in unfinished}
 
 

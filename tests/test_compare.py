@@ -241,6 +241,10 @@ def test_an_unfinished_equal_wall_seed_is_run_again_whole(tmp_path):
     assert set(kept) == set(finished_seed + not_asked_for)
     superseded = compare.read_results(os.path.join(str(tmp_path), "superseded.csv"))
     assert {(r["method"], r["seed"], r["budget"]) for r in superseded} == set(unfinished_seed)
+    # Stopped before its first new run, the comparison moves them again: not twice.
+    again = {(r["method"], r["seed"], r["budget"]): r for r in superseded}
+    compare.keep_whole_seeds(again, [2], ["random", "prune"], str(tmp_path))
+    assert len(compare.read_results(os.path.join(str(tmp_path), "superseded.csv"))) == 2
     # A later supersession adds to the file.
     compare.keep_whole_seeds({("random", 4, "trials"): dict(done[unfinished_seed[0]], seed=4)},
                               [4], ["random", "prune"], str(tmp_path))
