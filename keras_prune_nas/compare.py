@@ -301,12 +301,11 @@ def compare(dataset="digits", seeds=(0, 1, 2), methods=METHODS, output="compare"
     if equal_wall:
         done = keep_whole_seeds(done, seeds, methods, output)
     # Resuming with fewer seeds or methods keeps the other runs in results.csv.
-    planned = {(dataset, method, seed, budget) for seed in seeds for method in methods
-               for budget in BUDGETS if budget == "trials" or (
-                   equal_wall and method in GROWN_METHODS)}
+    planned = planned_runs(seeds, methods, equal_wall)
     untouched = [
         row for row in _previous_rows(output)
-        if (row["dataset"], row["method"], row["seed"], budget_of(row)) not in planned
+        if row["dataset"] != dataset
+        or (row["method"], row["seed"], budget_of(row)) not in planned
     ] if resume else []
     files.atomic_write_json(os.path.join(output, "settings.json"),
                             dataclasses.asdict(settings))
@@ -388,6 +387,13 @@ def _runs_to_keep(output, dataset, settings):
     }
 
 
+def planned_runs(seeds, methods, equal_wall):
+    """The (method, seed, budget) of every run a comparison makes."""
+    return {(method, seed, budget) for seed in seeds for method in methods
+            for budget in BUDGETS
+            if budget == "trials" or (equal_wall and method in GROWN_METHODS)}
+
+
 def keep_whole_seeds(done, seeds, methods, output):
     """`done` without the runs of any seed that lacks one of its equal-wall
     runs; those rows go to `output/superseded.csv`.
@@ -397,11 +403,8 @@ def keep_whole_seeds(done, seeds, methods, output):
     (or another machine, which can be twice as fast) would compare costs
     measured apart. An unfinished seed is run again from its RandomSearch.
     """
-    def needed(seed):
-        return {(method, seed, budget) for method in methods for budget in BUDGETS
-                if budget == "trials" or method in GROWN_METHODS}
-
-    unfinished = {seed for seed in seeds if not needed(seed) <= set(done)}
+    unfinished = {seed for seed in seeds
+                  if not planned_runs([seed], methods, equal_wall=True) <= set(done)}
     previous = _previous_rows(output, "superseded.csv")
     # A comparison stopped before its first new run leaves them in results.csv
     # too: moved again on the next resume, they are not written twice.
