@@ -273,3 +273,33 @@ def test_regression_targets_are_not_taken_for_classes():
     one_hot = np.eye(4)
     with pytest.raises(ValueError, match="never has: 3"):
         validation.check_validation_classes(one_hot[:3], one_hot[2:])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "imagenet"], "Unknown dataset"),
+        (["--dataset", "missing.npz"], "No dataset file"),
+        (["--cull-fraction", "1.5"], "cull_fraction"),
+        (["--min-survivors", "0"], "min_survivors"),
+        (["--epochs", "0"], "epochs"),
+        (["--batch-size", "0"], "batch-size"),
+        (["--architecture", "conv2d", "--dataset", "wine"], "square"),
+        (["--strategy", "nao", "--generation-size", "1"], "generation_size"),
+        (["--strategy", "nao", "--cull-fraction", "1.5"], "cull_fraction"),
+        (["--grace-epochs", "0"], "grace_epochs"),
+        (["--strategy", "nao", "--grace-epochs", "3"], "--grace-epochs applies to"),
+    ],
+)
+def test_the_command_line_refuses_bad_input_before_training(args, message, tmp_path,
+                                                            monkeypatch, capsys):
+    from keras_prune_nas import cli
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["search", "--directory", str(tmp_path / "runs"), *args])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""
+    assert not (tmp_path / "runs").exists()

@@ -308,16 +308,16 @@ def test_compare_command_writes_results_report_and_plots(tmp_path, capsys):
     output = tmp_path / "reports" / "wine"
     methods = ["prune", "random", "hyperband", "secretary", "nao", "logistic_regression", "knn"]
     status = cli.main([
-        "compare", "--dataset", "wine", "--seeds", "0,1", "--trials", "6",
+        "compare", "--dataset", "wine", "--seeds", "1", "--trials", "6",
         "--epochs", "3", "--min-survivors", "3", "--patience", "5",
         "--methods", ",".join(methods), "--output", str(tmp_path / "reports"),
     ])
     assert status == 0
     with open(output / "results.csv") as stream:
         rows = list(csv.DictReader(stream))
-    assert [(r["method"], r["seed"]) for r in rows] == [
-        (m, s) for s in ("0", "1") for m in methods
-    ]
+    # One seed: every search is a fresh process, and the order of several
+    # seeds is checked on the classifiers (the resume tests).
+    assert [(r["method"], r["seed"]) for r in rows] == [(m, "1") for m in methods]
     by_method = {}
     for row in rows:
         by_method.setdefault(row["method"], []).append(row)

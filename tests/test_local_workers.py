@@ -244,8 +244,8 @@ def test_workers_over_their_memory_budget_are_replaced_and_train_no_epoch_twice(
     # A budget of 1 MiB: every worker leaves after every unit it trains.
     epoch_log = tmp_path / "epochs.log"
     search = processes.start(tmp_path / "run", epoch_log, "--local-workers", "2",
-                             "--memory-budget", "1", "--max-trials", "8",
-                             "--epochs", "4")
+                             "--memory-budget", "1", "--max-trials", "6",
+                             "--epochs", "3")
     processes.finish(search, timeout=900)
     trained = processes.epoch_lines(str(epoch_log))
     epochs = [(trial_id, int(epoch)) for _, trial_id, epoch in trained]
@@ -259,8 +259,8 @@ def test_workers_over_their_memory_budget_are_replaced_and_train_no_epoch_twice(
     assert sorted(epochs) == sorted((cid, e) for cid, n in curves.items() for e in range(n))
     # The same cull as a search in one process.
     history = engine["policy"]["cull"]["cull_history"]
-    assert [r["alive"] for r in history] == culling.cull_schedule(8, 0.3, 4)[:-1]
+    assert [r["alive"] for r in history] == culling.cull_schedule(6, 0.3, 4)[:-1]
     assert engine["phase"] == "finished"
-    assert sum(n for n in curves.values()) == culling.planned_epochs(8, 4, 0.3, 4)["total"]
+    assert sum(n for n in curves.values()) == culling.planned_epochs(6, 3, 0.3, 4)["total"]
     assert processes_of(tmp_path, "search_process.py") == []
 
