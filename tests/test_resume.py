@@ -39,13 +39,10 @@ def backend_available(backend):
 ])
 def test_search_killed_mid_round_resumes_without_retraining(tmp_path, backend):
     # The searches run on `backend`; this process checks them on TensorFlow
-    # (the checkpoints are backend-neutral).
+    # (the checkpoints are backend-neutral). `check_finished_search` holds
+    # the resumed search to what an uninterrupted one does: the same cull
+    # schedule and PLAN's epochs.
     on = dict(KERAS_BACKEND=backend)
-    reference_log = tmp_path / "reference.log"
-    finish(start(tmp_path / "reference", reference_log, **on))
-    reference = check_finished_search(tmp_path / "reference")
-    assert len(epoch_lines(reference_log)) == PLAN["total"]
-
     directory, log = tmp_path / "killed", tmp_path / "killed.log"
     # Kill 1: in round 2, part-way through the population.
     first = start(directory, log, **on)
@@ -63,9 +60,6 @@ def test_search_killed_mid_round_resumes_without_retraining(tmp_path, backend):
     # The culls made before each kill stand unchanged.
     assert history[: len(history_at_kill)] == history_at_kill
     assert history[: len(history_at_second_kill)] == history_at_second_kill
-    assert [len(r["culled"]) for r in history] == [
-        len(r["culled"]) for r in reference.oracle.cull_history
-    ]
     # Epochs trained in all three processes: those of an uninterrupted run,
     # plus at most the one epoch in flight at each kill.
     lines = epoch_lines(log)
